@@ -1,0 +1,149 @@
+"""Decode any recording into float32 channels at 16 kHz, with errors a user can read.
+
+PyAV (FFmpeg) reads every container and codec a call recorder writes: WAV with PCM
+at any rate and width, 32-bit float, G.711 mu-law / A-law, MP3, FLAC, OGG/Opus, M4A.
+Channels are kept apart, because stereo recorders put one party on each side.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from qa_engine.errors import AudioError
+from qa_engine.types import SAMPLE_RATE
+
+DEFAULT_MAX_DURATION_S = 3 * 3600.0
+# Below this peak level (dBFS) on every channel a recording holds no usable sound.
+SILENT_PEAK_DBFS = -65.0
+
+
+@dataclass
+class DecodedAudio:
+    channels: np.ndarray  # shape (n_channels, n_samples), float32 in [-1, 1], SAMPLE_RATE
+    source_rate: int
+    source_channels: int
+    codec: str
+    container: str
+
+    @property
+    def duration(self) -> float:
+        return self.channels.shape[1] / SAMPLE_RATE
+
+
+def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> DecodedAudio:
+    """Read `path` into separate channels at SAMPLE_RATE (at most two: one per party)."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: file not found")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{path.name}: the file is empty (0 bytes); send the recording again")
+    _check_wav_header(path, size)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, ValueError, OSError) as exc:  # type: ignore[attr-defined]
+        raise AudioError(f"{path.name}: not a recording this service can read ({_why(exc)})") from exc
+    with container:
+        streams = container.streams.audio
+        if not streams:
+            raise AudioError(f"{path.name}: the file has no audio stream (is it a recording?)")
+        stream = streams[0]
+        declared = _declared_duration(container, stream)
+        if declared is not None and declared > max_duration_s:
+            raise AudioError(
+                f"{path.name}: the recording is {declared / 60:.0f} min long, over the limit of "
+                f"{max_duration_s / 60:.0f} min; split it or raise the limit"
+            )
+        n_src = stream.codec_context.channels or 1
+        layout = "mono" if n_src == 1 else "stereo"
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+        parts: list[np.ndarray] = []
+        total = 0
+        limit = int(max_duration_s * SAMPLE_RATE)
+        try:
+            for frame in container.decode(stream):
+                frame.pts = None
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray()
+                    parts.append(arr)
+                    total += arr.shape[1]
+                if total > limit:
+                    raise AudioError(
+                        f"{path.name}: the recording runs over the limit of {max_duration_s / 60:.0f} min; "
+                        "split it or raise the limit"
+                    )
+            for out in resampler.resample(None):
+                parts.append(out.to_ndarray())
+        except (av.error.FFmpegError, ValueError) as exc:  # type: ignore[attr-defined]
+            if not parts:
+                raise AudioError(f"{path.name}: the audio data is corrupt ({_why(exc)})") from exc
+            raise AudioError(
+                f"{path.name}: the audio data is corrupt after {total / SAMPLE_RATE:.1f} s ({_why(exc)})"
+            ) from exc
+        codec = stream.codec_context.name
+        rate = stream.codec_context.sample_rate or SAMPLE_RATE
+        fmt = container.format.name
+    if not parts:
+        raise AudioError(f"{path.name}: the file holds no audio samples")
+    channels = np.concatenate(parts, axis=1).astype(np.float32)
+    if channels.shape[1] < SAMPLE_RATE // 2:
+        raise AudioError(
+            f"{path.name}: the recording is only {channels.shape[1] / SAMPLE_RATE:.2f} s long; "
+            "nothing to analyse"
+        )
+    peak = float(np.max(np.abs(channels))) if channels.size else 0.0
+    if peak <= 10 ** (SILENT_PEAK_DBFS / 20):
+        raise AudioError(f"{path.name}: the recording is silent (peak below {SILENT_PEAK_DBFS:.0f} dBFS)")
+    return DecodedAudio(channels=channels, source_rate=int(rate), source_channels=int(n_src),
+                        codec=codec, container=fmt)
+
+
+def _why(exc: Exception) -> str:
+    # FFmpeg messages carry the path and errno; keep the human part only.
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return str(msg).split(":")[-1].strip() or type(exc).__name__
+
+
+def _declared_duration(container: av.container.InputContainer, stream: av.audio.AudioStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _check_wav_header(path: Path, size: int) -> None:
+    """A RIFF/WAVE file whose data chunk is shorter than its header says was cut off."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return
+        if head[:4] == b"RF64":
+            return  # sizes live in the ds64 chunk; FFmpeg checks those
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                break
+            cid, clen = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"data":
+                # 0 and 0xFFFFFFFF mark a file whose recorder never came back to fill in the size.
+                if clen in (0, 0xFFFFFFFF):
+                    return
+                have = size - (pos + 8)
+                if have < clen:
+                    raise AudioError(
+                        f"{path.name}: the WAV file is truncated: its header declares {clen} bytes of "
+                        f"audio but only {have} are present; send the complete recording"
+                    )
+                return
+            pos += 8 + clen + (clen & 1)
+        raise AudioError(f"{path.name}: the WAV file has no audio data chunk (truncated or corrupt)")

@@ -1,0 +1,1 @@
+"""Per-turn and per-call measurements: rate, level, pitch, timing."""

@@ -1,0 +1,203 @@
+"""The call analysis pipeline, top-down as stages:
+
+decode -> channels/speakers -> VAD -> ASR -> turns -> metrics -> detectors -> scorecard
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from qa_engine import speakers
+from qa_engine.asr.transcribe import AsrOptions, detect_language, load_model, pack_speech, transcribe_track
+from qa_engine.audio import DEFAULT_MAX_DURATION_S, decode
+from qa_engine.errors import AudioError
+from qa_engine.metrics.loudness import segment_level
+from qa_engine.metrics.pitch import pitch_stats
+from qa_engine.metrics.rate import turn_rate
+from qa_engine.metrics.timing import call_metrics
+from qa_engine.scoring.detectors import CallContext
+from qa_engine.scoring.rubric import Rubric, default_for, load
+from qa_engine.scoring.scorecard import build_scorecard
+from qa_engine.turns import build_turns
+from qa_engine.types import SAMPLE_RATE, CallAnalysis, CallInfo, Speaker, SpeechRegion, Turn, Word
+from qa_engine.vad import VadSettings, clip, speech_regions
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Everything that changes how one call is analysed; one object, passed down."""
+
+    rubric: str | None = None  # name in rubrics/ or a path; None = the default for the language
+    agent_channel: str | int | None = None  # stereo: left/right (0/1); None = left
+    language: str | None = None  # zh / en; None = detected
+    connect_offset_s: float = 0.0  # when the call connected, seconds into the recording
+    max_duration_s: float = DEFAULT_MAX_DURATION_S
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    vad: VadSettings = field(default_factory=VadSettings)
+    redact_pii: bool = False
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+
+@dataclass
+class _Tracks:
+    """Audio per party: the signal levels are measured on, and the speech regions."""
+
+    signal: dict[Speaker, np.ndarray]
+    regions: dict[Speaker, list[SpeechRegion]]
+    agent_channel: int | None
+    found_by: str
+    mono_segments: list[speakers.Segment] | None = None
+
+
+def analyze(path: str | Path, options: AnalysisOptions | None = None) -> CallAnalysis:
+    """One recorded call in; transcript, findings and the filled scorecard out."""
+    opts = options or AnalysisOptions()
+    timer = _Timer()
+    with timer.stage("decode"):
+        audio = decode(path, opts.max_duration_s)
+    with timer.stage("vad"):
+        tracks = _split_parties(audio.channels, opts)
+    if not any(tracks.regions.values()):
+        raise AudioError(f"{Path(path).name}: no speech found in the recording (only silence or noise)")
+    with timer.stage("asr"):
+        model, resolved = load_model(opts.asr)
+        language, lang_source = _language(model, tracks, opts)
+        rubric = _rubric(opts, language)
+        asr_opts = _with_hotwords(opts.asr, rubric)
+        words = _transcribe(model, tracks, language, asr_opts)
+    with timer.stage("turns"):
+        if tracks.mono_segments is not None:
+            words, tracks = _assign_mono(words, tracks, language, rubric)
+        turns = build_turns(words, tracks.regions, language)
+    with timer.stage("metrics"):
+        _measure(turns, tracks, language)
+        metrics = call_metrics(audio.duration, tracks.regions, turns, opts.connect_offset_s)
+    with timer.stage("detectors"):
+        ctx = CallContext(language=language, turns=turns, regions=tracks.regions, metrics=metrics,
+                          length_s=audio.duration)
+        scorecard, events = build_scorecard(rubric, ctx)
+    if opts.redact_pii:
+        from qa_engine.scoring.detectors.pii import redact_text
+
+        for t in turns:
+            t.text = redact_text(t.text)
+            t.words = []
+        for e in events:
+            if e.text:
+                e.text = redact_text(e.text)
+        for item in scorecard.items:
+            for ev in item.evidence:
+                ev.text = redact_text(ev.text)
+    info = CallInfo(length_s=audio.duration, language=language, language_source=lang_source,
+                    channels=audio.source_channels, sample_rate=audio.source_rate, codec=audio.codec,
+                    agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=resolved.name,
+                    timings=timer.timings)
+    return CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard)
+
+
+def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:
+    if channels.shape[0] >= 2 and not speakers.is_dual_mono(channels):
+        try:
+            agent_ch, found_by = speakers.channel_of(opts.agent_channel)
+        except ValueError as exc:
+            raise AudioError(str(exc)) from exc
+        signal: dict[Speaker, np.ndarray] = {"agent": channels[agent_ch], "customer": channels[1 - agent_ch]}
+        regions = {spk: speech_regions(sig, opts.vad) for spk, sig in signal.items()}
+        return _Tracks(signal, regions, agent_ch, found_by)
+    mono = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
+    regions_mono = speech_regions(mono, opts.vad)
+    segments = speakers.separate(mono, regions_mono)
+    by_label = speakers.segments_to_regions(segments)
+    # Labels become parties once the transcript shows who the agent is (_assign_mono).
+    return _Tracks({"agent": mono, "customer": mono}, {"agent": by_label[0], "customer": by_label[1]},
+                   None, "separation", mono_segments=segments)
+
+
+def _language(model, tracks: _Tracks, opts: AnalysisOptions) -> tuple[str, str]:
+    if opts.language:
+        return opts.language, "metadata"
+    # The agent side of a stereo call speaks first and most; a mono mix has both parties anyway.
+    sig, regions = tracks.signal["agent"], tracks.regions["agent"] or tracks.regions["customer"]
+    speech, _ = pack_speech(sig, regions)
+    return detect_language(model, speech), "detected"
+
+
+def _rubric(opts: AnalysisOptions, language: str) -> Rubric:
+    return load(opts.rubric or default_for(language))
+
+
+def _with_hotwords(asr: AsrOptions, rubric: Rubric) -> AsrOptions:
+    # The scripts' own words are the ones the decoder must not miss.
+    if asr.hotwords:
+        return asr
+    return asr
+
+
+def _transcribe(model, tracks: _Tracks, language: str, asr: AsrOptions) -> list[Word]:
+    if tracks.mono_segments is not None:
+        regions = sorted(tracks.regions["agent"] + tracks.regions["customer"], key=lambda r: r.start)
+        return transcribe_track(model, tracks.signal["agent"], _merge_adjacent(regions), "agent", language, asr)
+    words: list[Word] = []
+    for spk in ("agent", "customer"):
+        words += transcribe_track(model, tracks.signal[spk], tracks.regions[spk], spk, language, asr)
+    return words
+
+
+def _merge_adjacent(regions: list[SpeechRegion]) -> list[SpeechRegion]:
+    out: list[SpeechRegion] = []
+    for r in regions:
+        if out and r.start - out[-1].end < 0.05:
+            out[-1] = SpeechRegion(out[-1].start, max(out[-1].end, r.end))
+        else:
+            out.append(r)
+    return out
+
+
+def _assign_mono(words: list[Word], tracks: _Tracks, language: str, rubric: Rubric) -> tuple[list[Word], _Tracks]:
+    """Give each word the speaker of its segment, then decide which speaker is the agent."""
+    segments = tracks.mono_segments or []
+    labelled = [replace(w, speaker="agent" if speakers.label_at(segments, (w.start + w.end) / 2) == 0
+                        else "customer") for w in words]
+    turns = build_turns(labelled, tracks.regions, language)
+    opening = [p for g in rubric.compiled["greeting"].model_dump().get("groups", []) for p in g
+               if isinstance(p, str)] if "greeting" in rubric.compiled else []
+    polite = rubric.phrases_of("polite")
+    as_is = speakers.agent_likelihood(turns, "agent", opening, polite)
+    swapped = speakers.agent_likelihood(turns, "customer", opening, polite)
+    found_by = f"separation (agent = the speaker with the opening script and polite forms, score {max(as_is, swapped):.0f})"
+    if swapped > as_is:
+        flip: dict[Speaker, Speaker] = {"agent": "customer", "customer": "agent"}
+        labelled = [replace(w, speaker=flip[w.speaker]) for w in labelled]
+        tracks = replace(tracks, regions={"agent": tracks.regions["customer"], "customer": tracks.regions["agent"]})
+    return labelled, replace(tracks, found_by=found_by)
+
+
+def _measure(turns: list[Turn], tracks: _Tracks, language: str) -> None:
+    for t in turns:
+        t.units, t.rate_per_min = turn_rate(t, language)
+        sig = tracks.signal[t.speaker]
+        speech = clip(tracks.regions[t.speaker], t.start, t.end) or [SpeechRegion(t.start, t.end)]
+        parts = [sig[int(r.start * SAMPLE_RATE): int(r.end * SAMPLE_RATE)] for r in speech]
+        joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        t.level_dbfs = segment_level(joined, 0.0, len(joined) / SAMPLE_RATE)
+        if t.speaker == "agent":
+            # Pitch matters for the agent's intonation only; the customer's is not judged.
+            t.pitch_median_hz, t.pitch_spread_st = pitch_stats(joined)

@@ -1,0 +1,1 @@
+"""Rubric (data), detectors (registered by name) and the scorecard they fill."""

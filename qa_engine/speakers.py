@@ -1,0 +1,132 @@
+"""Which audio belongs to which party.
+
+Stereo recorders put one party on each channel: the agent's side comes from the
+call's metadata, left by default. Mono mixes (older recorders) are separated here
+by clustering the voice of short speech windows into two speakers (timbre from
+MFCCs plus the median pitch), and the agent is the speaker who says the opening
+script and the polite agent phrases, and who answers the call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+from sklearn.cluster import KMeans
+
+from qa_engine.metrics.pitch import yin
+from qa_engine.types import SAMPLE_RATE, Speaker, SpeechRegion, Turn
+
+WINDOW_S = 0.8
+HOP_S = 0.4
+# Two stereo channels this alike are one signal written twice (dual-mono recorders).
+DUAL_MONO_CORRELATION = 0.95
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    label: int
+
+
+def is_dual_mono(channels: np.ndarray) -> bool:
+    if channels.shape[0] < 2:
+        return True
+    a, b = channels[0], channels[1]
+    if float(np.std(b)) < 1e-6 or float(np.std(a)) < 1e-6:
+        return False  # one side silent is still a stereo call (the other party may be absent)
+    return float(np.corrcoef(a, b)[0, 1]) > DUAL_MONO_CORRELATION
+
+
+def channel_of(agent_channel: str | int | None) -> tuple[int, str]:
+    """Metadata 'left'/'right'/0/1 -> channel index and how it was decided."""
+    if agent_channel is None:
+        return 0, "default (left channel)"
+    if isinstance(agent_channel, str):
+        key = agent_channel.strip().lower()
+        if key in ("left", "l", "0"):
+            return 0, "metadata (left channel)"
+        if key in ("right", "r", "1"):
+            return 1, "metadata (right channel)"
+        raise ValueError(f"agent channel must be left or right, not {agent_channel!r}")
+    if agent_channel in (0, 1):
+        return int(agent_channel), f"metadata (channel {agent_channel})"
+    raise ValueError(f"agent channel must be 0 (left) or 1 (right), not {agent_channel!r}")
+
+
+def separate(samples: np.ndarray, regions: list[SpeechRegion]) -> list[Segment]:
+    """Two-speaker segmentation of a mono mix: contiguous segments labelled 0 or 1."""
+    windows: list[tuple[float, float]] = []
+    for r in regions:
+        t = r.start
+        while t < r.end - 0.2:
+            windows.append((t, min(r.end, t + WINDOW_S)))
+            t += HOP_S
+    if len(windows) < 4:
+        return [Segment(r.start, r.end, 0) for r in regions]
+    feats = np.stack([_voice_features(samples, s, e) for s, e in windows])
+    feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-6)
+    labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(feats)
+    labels = _smooth(labels)
+    # Each window speaks for the middle of its span; boundaries fall halfway between centres.
+    segs: list[Segment] = []
+    for r in regions:
+        idx = [i for i, (s, _) in enumerate(windows) if r.start <= s < r.end]
+        if not idx:
+            continue
+        cur_label, cur_start = int(labels[idx[0]]), r.start
+        for prev, i in zip(idx, idx[1:], strict=False):
+            if labels[i] != cur_label:
+                cut = (windows[prev][0] + windows[prev][1] + windows[i][0] + windows[i][1]) / 4
+                segs.append(Segment(cur_start, cut, cur_label))
+                cur_label, cur_start = int(labels[i]), cut
+        segs.append(Segment(cur_start, r.end, cur_label))
+    return segs
+
+
+def _voice_features(samples: np.ndarray, start: float, end: float) -> np.ndarray:
+    y = samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
+    mfcc = librosa.feature.mfcc(y=y, sr=SAMPLE_RATE, n_mfcc=20, n_fft=512, hop_length=160, n_mels=40)
+    f0, _ = yin(y)
+    voiced = f0[np.isfinite(f0)]
+    logf0 = float(np.log(np.median(voiced))) if voiced.size else float(np.log(150.0))
+    # c0 is loudness, not voice: leave it out. Pitch weighs as much as the timbre block.
+    return np.concatenate([mfcc[1:].mean(axis=1), mfcc[1:].std(axis=1) * 0.5, [logf0 * 4.0] * 4])
+
+
+def _smooth(labels: np.ndarray, width: int = 5) -> np.ndarray:
+    half = width // 2
+    out = labels.copy()
+    for i in range(len(labels)):
+        window = labels[max(0, i - half): i + half + 1]
+        out[i] = 1 if window.sum() * 2 > len(window) else 0
+    return out
+
+
+def segments_to_regions(segments: list[Segment]) -> dict[int, list[SpeechRegion]]:
+    out: dict[int, list[SpeechRegion]] = {0: [], 1: []}
+    for s in segments:
+        out[s.label].append(SpeechRegion(s.start, s.end))
+    return out
+
+
+def label_at(segments: list[Segment], t: float) -> int:
+    best = min(segments, key=lambda s: 0.0 if s.start <= t <= s.end else min(abs(s.start - t), abs(s.end - t)))
+    return best.label
+
+
+def agent_likelihood(turns: list[Turn], speaker: Speaker, opening: list[str], polite: list[str]) -> float:
+    """How much `speaker` sounds like the agent: opening script, polite agent phrases, answering first."""
+    own = [t for t in turns if t.speaker == speaker]
+    if not own:
+        return -1.0
+    score = 0.0
+    first_text = " ".join(t.text.lower() for t in own[:2])
+    score += 3.0 * sum(1 for p in opening if p.lower() in first_text)
+    all_text = " ".join(t.text.lower() for t in own)
+    score += min(5.0, float(sum(all_text.count(p.lower()) for p in polite)))
+    if turns and turns[0].speaker == speaker:
+        score += 1.0
+    return score

@@ -1,0 +1,265 @@
+"""Typed values passed between the pipeline stages.
+
+Every stage takes and returns these dataclasses, so each can be tested alone:
+decode -> Track, vad -> SpeechRegion, asr -> Word, turns -> Turn,
+metrics -> TurnMetrics / CallMetrics, detectors -> Event, scoring -> Scorecard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Speaker = Literal["agent", "customer"]
+SPEAKERS: tuple[Speaker, Speaker] = ("agent", "customer")
+SAMPLE_RATE = 16000  # every track is resampled to what Whisper expects
+
+
+@dataclass
+class Track:
+    """One party's audio: float32 mono at SAMPLE_RATE."""
+
+    speaker: Speaker
+    samples: np.ndarray
+    channel: int | None = None  # source channel, None when separated from a mono mix
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class SpeechRegion:
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    probability: float
+    speaker: Speaker
+
+
+@dataclass
+class Turn:
+    """Consecutive speech of one party; turns of both parties may overlap in time."""
+
+    speaker: Speaker
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    rate_per_min: float | None = None  # chars/min (zh) or words/min (en) over the turn's speech span
+    units: int = 0
+    level_dbfs: float | None = None
+    pitch_spread_st: float | None = None  # semitones, spread of F0 within the turn
+    pitch_median_hz: float | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def min_confidence(self) -> float:
+        return min((w.probability for w in self.words), default=1.0)
+
+    @property
+    def mean_confidence(self) -> float:
+        return sum(w.probability for w in self.words) / len(self.words) if self.words else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "speaker": self.speaker,
+            "start": round(self.start, 2),
+            "end": round(self.end, 2),
+            "text": self.text,
+            "units": self.units,
+            "rate_per_min": _round(self.rate_per_min, 1),
+            "level_dbfs": _round(self.level_dbfs, 1),
+            "pitch_spread_st": _round(self.pitch_spread_st, 2),
+            "pitch_median_hz": _round(self.pitch_median_hz, 1),
+            "confidence": round(self.min_confidence, 3),
+            "words": [
+                {"text": w.text, "start": round(w.start, 2), "end": round(w.end, 2),
+                 "probability": round(w.probability, 3)}
+                for w in self.words
+            ],
+        }
+
+
+@dataclass
+class Event:
+    """One finding of a detector, with the evidence behind it."""
+
+    type: str
+    start: float
+    end: float
+    speaker: Speaker | None
+    text: str | None = None  # the words quoted as evidence
+    phrase: str | None = None  # the rubric phrase that matched, as written there
+    value: float | None = None  # the measured number (rate, dB, seconds...)
+    detail: str | None = None  # a short explanation for the inspector
+    confidence: float = 1.0  # lowest ASR word probability behind the evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "type": self.type,
+            "start": round(self.start, 2),
+            "end": round(self.end, 2),
+            "speaker": self.speaker,
+        }
+        for key in ("text", "phrase", "detail"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        if self.value is not None:
+            d["value"] = round(self.value, 2)
+        d["confidence"] = round(self.confidence, 3)
+        return d
+
+
+@dataclass
+class Evidence:
+    start: float
+    end: float
+    speaker: Speaker | None
+    text: str
+    confidence: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["start"], d["end"] = round(self.start, 2), round(self.end, 2)
+        d["confidence"] = round(self.confidence, 3)
+        return d
+
+
+ItemStatus = Literal["pass", "fail", "manual", "needs_review"]
+
+
+@dataclass
+class ScoreItem:
+    id: str
+    name: str
+    name_en: str
+    category: str
+    score: float | None
+    max: float
+    status: ItemStatus
+    fatal: bool = False
+    value: float | None = None
+    detail: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "name_en": self.name_en,
+            "category": self.category,
+            "score": _round(self.score, 2),
+            "max": self.max,
+            "status": self.status,
+            "fatal": self.fatal,
+            "value": _round(self.value, 2),
+            "detail": self.detail,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass
+class Scorecard:
+    rubric: str
+    version: str
+    total: float
+    max: float
+    passed: bool
+    fatal: bool
+    flags: list[str]
+    items: list[ScoreItem]
+    pass_score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rubric": self.rubric,
+            "version": self.version,
+            "total": round(self.total, 2),
+            "max": self.max,
+            "pass_score": self.pass_score,
+            "passed": self.passed,
+            "fatal": self.fatal,
+            "flags": self.flags,
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+@dataclass
+class CallMetrics:
+    length_s: float
+    talk_s: dict[str, float]
+    talk_ratio: dict[str, float]
+    silence_s: float
+    overlap_s: float
+    overlaps: int
+    answer_delay_s: float | None
+    turns: int
+    agent_median_level_dbfs: float | None
+    agent_median_rate: float | None
+    customer_median_rate: float | None
+    agent_pitch_spread_st: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (_round(v, 2) if isinstance(v, float) else
+                    {kk: round(vv, 3) for kk, vv in v.items()} if isinstance(v, dict) else v)
+                for k, v in asdict(self).items()}
+
+
+@dataclass
+class CallInfo:
+    length_s: float
+    language: str
+    language_source: str  # "metadata" | "detected"
+    channels: int
+    sample_rate: int
+    codec: str
+    agent_channel: int | None
+    agent_found_by: str  # "metadata" | "default" | "separation: ..."
+    model: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["length_s"] = round(self.length_s, 2)
+        d["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
+        return d
+
+
+@dataclass
+class CallAnalysis:
+    call: CallInfo
+    turns: list[Turn]
+    events: list[Event]
+    metrics: CallMetrics
+    scorecard: Scorecard
+
+    def to_dict(self) -> dict[str, Any]:
+        call = self.call.to_dict()
+        call["talk_ratio"] = self.metrics.to_dict()["talk_ratio"]
+        return {
+            "call": call,
+            "metrics": self.metrics.to_dict(),
+            "turns": [t.to_dict() for t in self.turns],
+            "events": [e.to_dict() for e in self.events],
+            "scorecard": self.scorecard.to_dict(),
+        }
+
+
+def _round(v: float | None, nd: int) -> float | None:
+    return None if v is None else round(float(v), nd)

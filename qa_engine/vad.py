@@ -1,0 +1,66 @@
+"""Speech regions per track, from the Silero VAD model that ships inside faster-whisper.
+
+The same regions feed the ASR (only speech is decoded), the level and pitch
+metrics (measured on speech, not on line noise) and the silence detectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from qa_engine.types import SAMPLE_RATE, SpeechRegion
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    threshold: float = 0.5
+    # Short enough to end a turn at a real pause, long enough not to split words.
+    min_silence_ms: int = 400
+    min_speech_ms: int = 150
+    speech_pad_ms: int = 150
+    max_region_s: float = 28.0  # an ASR window is 30 s
+
+
+def speech_regions(samples: np.ndarray, settings: VadSettings | None = None) -> list[SpeechRegion]:
+    s = settings or VadSettings()
+    if samples.size < SAMPLE_RATE // 10:
+        return []
+    options = VadOptions(
+        threshold=s.threshold,
+        min_silence_duration_ms=s.min_silence_ms,
+        min_speech_duration_ms=s.min_speech_ms,
+        speech_pad_ms=s.speech_pad_ms,
+        max_speech_duration_s=s.max_region_s,
+    )
+    stamps = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
+    return [SpeechRegion(st["start"] / SAMPLE_RATE, st["end"] / SAMPLE_RATE) for st in stamps]
+
+
+def total_duration(regions: list[SpeechRegion]) -> float:
+    return sum(r.duration for r in regions)
+
+
+def union(*region_lists: list[SpeechRegion]) -> list[SpeechRegion]:
+    """Merge regions of several tracks into non-overlapping spans where anyone speaks."""
+    spans = sorted((r for rl in region_lists for r in rl), key=lambda r: r.start)
+    merged: list[SpeechRegion] = []
+    for r in spans:
+        if merged and r.start <= merged[-1].end:
+            if r.end > merged[-1].end:
+                merged[-1] = SpeechRegion(merged[-1].start, r.end)
+        else:
+            merged.append(r)
+    return merged
+
+
+def clip(regions: list[SpeechRegion], start: float, end: float) -> list[SpeechRegion]:
+    """The parts of `regions` inside [start, end]."""
+    out = []
+    for r in regions:
+        s, e = max(r.start, start), min(r.end, end)
+        if e > s:
+            out.append(SpeechRegion(s, e))
+    return out
