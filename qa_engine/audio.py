@@ -48,7 +48,7 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> 
     _check_wav_header(path, size)
     try:
         container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, ValueError, OSError) as exc:  # type: ignore[attr-defined]
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise AudioError(f"{path.name}: not a recording this service can read ({_why(exc)})") from exc
     with container:
         streams = container.streams.audio
@@ -81,7 +81,7 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> 
                     )
             for out in resampler.resample(None):
                 parts.append(out.to_ndarray())
-        except (av.error.FFmpegError, ValueError) as exc:  # type: ignore[attr-defined]
+        except (av.error.FFmpegError, ValueError) as exc:
             if not parts:
                 raise AudioError(f"{path.name}: the audio data is corrupt ({_why(exc)})") from exc
             raise AudioError(

@@ -154,7 +154,8 @@ def render_text(result) -> str:
     lines = [
         f"Call: {call['length_s']:.1f} s, {call['language']} ({call['language_source']}), "
         f"agent: {call['agent_found_by']}, model {call['model']}",
-        f"Talk ratio: agent {call['talk_ratio'].get('agent', 0):.0%}, customer {call['talk_ratio'].get('customer', 0):.0%}",
+        f"Talk ratio: agent {call['talk_ratio'].get('agent', 0):.0%}, "
+        f"customer {call['talk_ratio'].get('customer', 0):.0%}",
         "",
         "Transcript:",
     ]

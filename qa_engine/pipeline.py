@@ -17,7 +17,7 @@ from qa_engine import speakers
 from qa_engine.asr.transcribe import AsrOptions, detect_language, load_model, pack_speech, transcribe_track
 from qa_engine.audio import DEFAULT_MAX_DURATION_S, decode
 from qa_engine.errors import AudioError
-from qa_engine.metrics.loudness import segment_level
+from qa_engine.metrics.loudness import dbfs
 from qa_engine.metrics.pitch import pitch_stats
 from qa_engine.metrics.rate import turn_rate
 from qa_engine.metrics.timing import call_metrics
@@ -123,7 +123,8 @@ def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:
         regions = {spk: speech_regions(sig, opts.vad) for spk, sig in signal.items()}
         return _Tracks(signal, regions, agent_ch, found_by)
     mono = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
-    regions_mono = speech_regions(mono, opts.vad)
+    # Shorter pauses split speech here: a turn change in a mix may leave only a brief gap.
+    regions_mono = speech_regions(mono, replace(opts.vad, min_silence_ms=min(opts.vad.min_silence_ms, 250)))
     segments = speakers.separate(mono, regions_mono)
     by_label = speakers.segments_to_regions(segments)
     # Labels become parties once the transcript shows who the agent is (_assign_mono).
@@ -145,10 +146,15 @@ def _rubric(opts: AnalysisOptions, language: str) -> Rubric:
 
 
 def _with_hotwords(asr: AsrOptions, rubric: Rubric) -> AsrOptions:
-    # The scripts' own words are the ones the decoder must not miss.
-    if asr.hotwords:
+    """Prompt the decoder with the rubric's forbidden phrases, where the rubric asks for it.
+
+    Whisper base hears "calm down" as "come down" unless told the phrase exists, but
+    with the phrases in its prompt it also writes them where nobody said them: a false
+    fatal finding is worse than a missed one, so the default rubrics keep this off.
+    """
+    if asr.hotwords or not rubric.hotwords:
         return asr
-    return asr
+    return replace(asr, hotwords=tuple(rubric.hotword_phrases()))
 
 
 def _transcribe(model, tracks: _Tracks, language: str, asr: AsrOptions) -> list[Word]:
@@ -182,7 +188,8 @@ def _assign_mono(words: list[Word], tracks: _Tracks, language: str, rubric: Rubr
     polite = rubric.phrases_of("polite")
     as_is = speakers.agent_likelihood(turns, "agent", opening, polite)
     swapped = speakers.agent_likelihood(turns, "customer", opening, polite)
-    found_by = f"separation (agent = the speaker with the opening script and polite forms, score {max(as_is, swapped):.0f})"
+    found_by = ("separation (agent = the speaker with the opening script and polite forms, "
+                f"score {max(as_is, swapped):.0f} vs {min(as_is, swapped):.0f})")
     if swapped > as_is:
         flip: dict[Speaker, Speaker] = {"agent": "customer", "customer": "agent"}
         labelled = [replace(w, speaker=flip[w.speaker]) for w in labelled]
@@ -190,14 +197,21 @@ def _assign_mono(words: list[Word], tracks: _Tracks, language: str, rubric: Rubr
     return labelled, replace(tracks, found_by=found_by)
 
 
+def _speech_of(sig: np.ndarray, regions: list[SpeechRegion], start: float, end: float) -> np.ndarray:
+    """The samples of `sig` inside [start, end] where the VAD heard speech (pauses left out)."""
+    speech = clip(regions, start, end) or [SpeechRegion(start, end)]
+    parts = [sig[int(r.start * SAMPLE_RATE): int(r.end * SAMPLE_RATE)] for r in speech]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
 def _measure(turns: list[Turn], tracks: _Tracks, language: str) -> None:
     for t in turns:
         t.units, t.rate_per_min = turn_rate(t, language)
-        sig = tracks.signal[t.speaker]
-        speech = clip(tracks.regions[t.speaker], t.start, t.end) or [SpeechRegion(t.start, t.end)]
-        parts = [sig[int(r.start * SAMPLE_RATE): int(r.end * SAMPLE_RATE)] for r in speech]
-        joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-        t.level_dbfs = segment_level(joined, 0.0, len(joined) / SAMPLE_RATE)
+        sig, regions = tracks.signal[t.speaker], tracks.regions[t.speaker]
+        joined = _speech_of(sig, regions, t.start, t.end)
+        t.level_dbfs = dbfs(joined)
+        for u in t.utterances:
+            u.level_dbfs = dbfs(_speech_of(sig, regions, u.start, u.end))
         if t.speaker == "agent":
             # Pitch matters for the agent's intonation only; the customer's is not judged.
             t.pitch_median_hz, t.pitch_spread_st = pitch_stats(joined)

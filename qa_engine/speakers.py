@@ -18,8 +18,7 @@ from sklearn.cluster import KMeans
 from qa_engine.metrics.pitch import yin
 from qa_engine.types import SAMPLE_RATE, Speaker, SpeechRegion, Turn
 
-WINDOW_S = 0.8
-HOP_S = 0.4
+UNIT_MAX_S = 3.0
 # Two stereo channels this alike are one signal written twice (dual-mono recorders).
 DUAL_MONO_CORRELATION = 0.95
 
@@ -57,52 +56,39 @@ def channel_of(agent_channel: str | int | None) -> tuple[int, str]:
 
 
 def separate(samples: np.ndarray, regions: list[SpeechRegion]) -> list[Segment]:
-    """Two-speaker segmentation of a mono mix: contiguous segments labelled 0 or 1."""
-    windows: list[tuple[float, float]] = []
+    """Two-speaker segmentation of a mono mix: contiguous segments labelled 0 or 1.
+
+    The unit is a stretch of speech between pauses (split further when longer than
+    UNIT_MAX_S): in a phone call the parties mostly take turns with a pause between,
+    and a voice averaged over a whole stretch is far steadier than over a short window.
+    """
+    units: list[tuple[float, float]] = []
     for r in regions:
-        t = r.start
-        while t < r.end - 0.2:
-            windows.append((t, min(r.end, t + WINDOW_S)))
-            t += HOP_S
-    if len(windows) < 4:
-        return [Segment(r.start, r.end, 0) for r in regions]
-    feats = np.stack([_voice_features(samples, s, e) for s, e in windows])
-    feats = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-6)
+        n = max(1, int(np.ceil(r.duration / UNIT_MAX_S)))
+        step = r.duration / n
+        units += [(r.start + i * step, r.start + (i + 1) * step) for i in range(n)]
+    if len(units) < 3:
+        return [Segment(s, e, 0) for s, e in units]
+    timbre, pitch = zip(*(_voice_features(samples, s, e) for s, e in units), strict=True)
+    t = np.stack(timbre)
+    p = np.array(pitch, dtype=np.float64)
+    p = np.where(np.isnan(p), np.nanmedian(p) if np.isfinite(p).any() else 0.0, p)
+    feats = np.hstack([_z(t), _z(p[:, None])])
     labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(feats)
-    labels = _smooth(labels)
-    # Each window speaks for the middle of its span; boundaries fall halfway between centres.
-    segs: list[Segment] = []
-    for r in regions:
-        idx = [i for i, (s, _) in enumerate(windows) if r.start <= s < r.end]
-        if not idx:
-            continue
-        cur_label, cur_start = int(labels[idx[0]]), r.start
-        for prev, i in zip(idx, idx[1:], strict=False):
-            if labels[i] != cur_label:
-                cut = (windows[prev][0] + windows[prev][1] + windows[i][0] + windows[i][1]) / 4
-                segs.append(Segment(cur_start, cut, cur_label))
-                cur_label, cur_start = int(labels[i]), cut
-        segs.append(Segment(cur_start, r.end, cur_label))
-    return segs
+    return [Segment(s, e, int(lab)) for (s, e), lab in zip(units, labels, strict=True)]
 
 
-def _voice_features(samples: np.ndarray, start: float, end: float) -> np.ndarray:
+def _z(a: np.ndarray) -> np.ndarray:
+    return (a - a.mean(axis=0)) / (a.std(axis=0) + 1e-6)
+
+
+def _voice_features(samples: np.ndarray, start: float, end: float) -> tuple[np.ndarray, float]:
+    """Timbre (mean MFCC 1-19; c0 is loudness, not voice) and the log median pitch."""
     y = samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
     mfcc = librosa.feature.mfcc(y=y, sr=SAMPLE_RATE, n_mfcc=20, n_fft=512, hop_length=160, n_mels=40)
     f0, _ = yin(y)
     voiced = f0[np.isfinite(f0)]
-    logf0 = float(np.log(np.median(voiced))) if voiced.size else float(np.log(150.0))
-    # c0 is loudness, not voice: leave it out. Pitch weighs as much as the timbre block.
-    return np.concatenate([mfcc[1:].mean(axis=1), mfcc[1:].std(axis=1) * 0.5, [logf0 * 4.0] * 4])
-
-
-def _smooth(labels: np.ndarray, width: int = 5) -> np.ndarray:
-    half = width // 2
-    out = labels.copy()
-    for i in range(len(labels)):
-        window = labels[max(0, i - half): i + half + 1]
-        out[i] = 1 if window.sum() * 2 > len(window) else 0
-    return out
+    return mfcc[1:].mean(axis=1), float(np.log(np.median(voiced))) if voiced.size > 5 else float("nan")
 
 
 def segments_to_regions(segments: list[Segment]) -> dict[int, list[SpeechRegion]]:

@@ -1,65 +1,76 @@
 """Words of both parties -> speaker turns in time order, overlaps kept.
 
-A turn is one party's stretch of speech up to a pause (a VAD region boundary) or
-up to the other party taking the floor. Short pauses inside a region stay inside
-the turn, so the rate and level of a turn are those of one utterance.
+Words fall into the VAD's speech regions (utterances). Consecutive utterances of
+one party form a turn until the other party speaks or the pause grows past
+`max_pause_s`: a turn is what a person hears as one go at talking, pauses for
+breath included, which is the span the standard's speaking rate is measured on.
 """
 
 from __future__ import annotations
 
 from qa_engine.asr.text import join_words
-from qa_engine.types import Speaker, SpeechRegion, Turn, Word
+from qa_engine.types import Speaker, SpeechRegion, Turn, Utterance, Word
+
+MAX_PAUSE_S = 1.0
 
 
 def build_turns(
     words: list[Word],
     regions: dict[Speaker, list[SpeechRegion]],
     language: str,
+    max_pause_s: float = MAX_PAUSE_S,
 ) -> list[Turn]:
     turns: list[Turn] = []
     for speaker, spk_regions in regions.items():
         spk_words = sorted((w for w in words if w.speaker == speaker), key=lambda w: w.start)
-        turns.extend(_turns_of(speaker, spk_words, spk_regions, language))
+        others = [r for s, rl in regions.items() if s != speaker for r in rl]
+        utterances = _utterances(spk_words, spk_regions)
+        turns.extend(_merge(speaker, utterances, others, language, max_pause_s))
     turns.sort(key=lambda t: (t.start, t.end))
     return turns
 
 
-def _turns_of(speaker: Speaker, words: list[Word], regions: list[SpeechRegion], language: str) -> list[Turn]:
-    groups: list[tuple[SpeechRegion, list[Word]]] = [(r, []) for r in regions]
-    orphans: list[Word] = []
+def _utterances(words: list[Word], regions: list[SpeechRegion]) -> list[tuple[float, float, list[Word]]]:
+    groups: list[list[Word]] = [[] for _ in regions]
     for w in words:
+        if not regions:
+            break
         mid = (w.start + w.end) / 2
-        idx = _region_index(regions, mid)
-        if idx is None:
-            orphans.append(w)
-        else:
-            groups[idx][1].append(w)
-    # A word the aligner put just outside any region joins the nearest one.
-    for w in orphans:
-        mid = (w.start + w.end) / 2
-        if regions:
-            nearest = min(range(len(regions)), key=lambda i: _distance(regions[i], mid))
-            groups[nearest][1].append(w)
+        # A word the aligner put just outside every region joins the nearest one.
+        idx = min(range(len(regions)), key=lambda i: _distance(regions[i], mid))
+        groups[idx].append(w)
     out = []
-    for region, ws in groups:
+    for region, ws in zip(regions, groups, strict=True):
         if not ws:
-            continue
+            continue  # noise the VAD took for speech, or speech the ASR could not read
         ws.sort(key=lambda w: w.start)
-        # The turn spans the speech the VAD heard, tightened to the words where they agree.
+        # The span the VAD heard, tightened to the words where they agree.
         start = max(region.start, min(ws[0].start, region.end))
         end = min(region.end, max(ws[-1].end, region.start))
         if end - start < 0.2:
             start, end = region.start, region.end
-        out.append(Turn(speaker=speaker, start=start, end=end,
-                        text=join_words([w.text for w in ws], language), words=ws))
+        out.append((start, end, ws))
     return out
 
 
-def _region_index(regions: list[SpeechRegion], t: float) -> int | None:
-    for i, r in enumerate(regions):
-        if r.start <= t <= r.end:
-            return i
-    return None
+def _merge(speaker: Speaker, utterances: list[tuple[float, float, list[Word]]], others: list[SpeechRegion],
+           language: str, max_pause_s: float) -> list[Turn]:
+    turns: list[Turn] = []
+    for start, end, ws in utterances:
+        text = join_words([w.text for w in ws], language)
+        utt = Utterance(start, end, text)
+        if turns:
+            prev = turns[-1]
+            gap = start - prev.end
+            other_spoke = any(prev.end < o.start < start for o in others)
+            if gap <= max_pause_s and not other_spoke:
+                prev.end = end
+                prev.words.extend(ws)
+                prev.utterances.append(utt)
+                prev.text = join_words([w.text for w in prev.words], language)
+                continue
+        turns.append(Turn(speaker=speaker, start=start, end=end, text=text, words=list(ws), utterances=[utt]))
+    return turns
 
 
 def _distance(r: SpeechRegion, t: float) -> float:

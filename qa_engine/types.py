@@ -50,6 +50,20 @@ class Word:
 
 
 @dataclass
+class Utterance:
+    """Speech between two pauses inside a turn; the unit volume is judged on."""
+
+    start: float
+    end: float
+    text: str
+    level_dbfs: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": round(self.start, 2), "end": round(self.end, 2), "text": self.text,
+                "level_dbfs": _round(self.level_dbfs, 1)}
+
+
+@dataclass
 class Turn:
     """Consecutive speech of one party; turns of both parties may overlap in time."""
 
@@ -58,6 +72,7 @@ class Turn:
     end: float
     text: str
     words: list[Word] = field(default_factory=list)
+    utterances: list[Utterance] = field(default_factory=list)
     rate_per_min: float | None = None  # chars/min (zh) or words/min (en) over the turn's speech span
     units: int = 0
     level_dbfs: float | None = None
@@ -88,6 +103,7 @@ class Turn:
             "pitch_spread_st": _round(self.pitch_spread_st, 2),
             "pitch_median_hz": _round(self.pitch_median_hz, 1),
             "confidence": round(self.min_confidence, 3),
+            "utterances": [u.to_dict() for u in self.utterances],
             "words": [
                 {"text": w.text, "start": round(w.start, 2), "end": round(w.end, 2),
                  "probability": round(w.probability, 3)}
@@ -203,8 +219,8 @@ class Scorecard:
 @dataclass
 class CallMetrics:
     length_s: float
-    talk_s: dict[str, float]
-    talk_ratio: dict[str, float]
+    talk_s: dict[Speaker, float]
+    talk_ratio: dict[Speaker, float]
     silence_s: float
     overlap_s: float
     overlaps: int

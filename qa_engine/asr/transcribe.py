@@ -111,7 +111,7 @@ def transcribe_track(
         vad_filter=False,
         condition_on_previous_text=options.condition_on_previous_text,
         initial_prompt=options.initial_prompt.get(language),
-        hotwords=" ".join(options.hotwords) or None,
+        hotwords=("，" if language == "zh" else ", ").join(options.hotwords) or None,
     )
     return list(_words(restore_speech_timestamps(segments, chunks, SAMPLE_RATE), speaker, language))
 

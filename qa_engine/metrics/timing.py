@@ -41,7 +41,7 @@ def call_metrics(
         overlaps=len([o for o in both if o.duration >= 0.2]),
         answer_delay_s=answer_delay,
         turns=len(turns),
-        agent_median_level_dbfs=_median([t.level_dbfs for t in agent_turns]),
+        agent_median_level_dbfs=_median([u.level_dbfs for t in agent_turns for u in t.utterances]),
         agent_median_rate=_median([t.rate_per_min for t in agent_turns]),
         customer_median_rate=_median([t.rate_per_min for t in customer_turns]),
         agent_pitch_spread_st=_median([t.pitch_spread_st for t in agent_turns]),

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style, pinyin
 
 from qa_engine.asr.text import spoken_digits_to_arabic
 from qa_engine.types import Turn
@@ -49,7 +49,7 @@ class Match:
 @dataclass
 class _Tokens:
     chars: list[str]  # normalised surface tokens (characters for zh, words for en)
-    keys: list[str]  # comparison keys (pinyin for zh in fuzzy mode)
+    keys: list[frozenset[str]]  # comparison keys: the token itself, or its pinyin readings
     word_index: list[int]  # token -> index into turn.words (-1 if unknown)
     text: str = field(default="")
 
@@ -62,11 +62,7 @@ def normalise_en(text: str) -> str:
     return " ".join(_EN_TOKEN.findall(text.lower().replace("'", "").replace("’", "")))
 
 
-@lru_cache(maxsize=20000)
-def _syllable(ch: str) -> str:
-    if not ("\u4e00" <= ch <= "\u9fff"):
-        return ch
-    py = lazy_pinyin(ch, style=Style.NORMAL)[0]
+def _fuzzy(py: str) -> str:
     for a, b in _FUZZY_INITIALS:
         if py.startswith(a):
             py = b + py[len(a):]
@@ -76,6 +72,16 @@ def _syllable(ch: str) -> str:
             py = py[: -len(a)] + b
             break
     return py
+
+
+@lru_cache(maxsize=20000)
+def _syllable(ch: str) -> frozenset[str]:
+    """Every reading of a character: ASR picks a character by sound, whichever reading it has
+    (看著办 written with 著, read zhù elsewhere, is 看着办 here)."""
+    if not ("\u4e00" <= ch <= "\u9fff"):
+        return frozenset([ch])
+    readings = pinyin(ch, style=Style.NORMAL, heteronym=True)[0]
+    return frozenset(_fuzzy(r) for r in readings)
 
 
 def _tokens(turn: Turn, language: str, fuzzy: bool) -> _Tokens:
@@ -96,7 +102,7 @@ def _tokens(turn: Turn, language: str, fuzzy: bool) -> _Tokens:
         if joined != normalise_zh(joined):
             chars = list(normalise_zh(joined))
             index = index[: len(chars)] + [-1] * max(0, len(chars) - len(index))
-        keys = [_syllable(c) for c in chars] if fuzzy else list(chars)
+        keys = [_syllable(c) for c in chars] if fuzzy else [frozenset([c]) for c in chars]
         return _Tokens(chars, keys, index, "".join(chars))
     if words:
         for i, w in enumerate(words):
@@ -106,17 +112,17 @@ def _tokens(turn: Turn, language: str, fuzzy: bool) -> _Tokens:
     else:
         chars = normalise_en(turn.text).split()
         index = [-1] * len(chars)
-    return _Tokens(chars, list(chars), index, " ".join(chars))
+    return _Tokens(chars, [frozenset([c]) for c in chars], index, " ".join(chars))
 
 
-def _phrase_keys(text: str, language: str, fuzzy: bool) -> list[str]:
+def _phrase_keys(text: str, language: str, fuzzy: bool) -> list[frozenset[str]]:
     if language == "zh":
         norm = normalise_zh(text)
-        return [_syllable(c) for c in norm] if fuzzy else list(norm)
-    return normalise_en(text).split()
+        return [_syllable(c) for c in norm] if fuzzy else [frozenset([c]) for c in norm]
+    return [frozenset([w]) for w in normalise_en(text).split()]
 
 
-def _find(keys: list[str], pattern: list[str], max_gap: int) -> list[tuple[int, int]]:
+def _find(keys: list[frozenset[str]], pattern: list[frozenset[str]], max_gap: int) -> list[tuple[int, int]]:
     """Spans [i, j) of `keys` holding `pattern` in order with at most `max_gap` extra tokens inside."""
     found: list[tuple[int, int]] = []
     if not pattern:
@@ -124,13 +130,13 @@ def _find(keys: list[str], pattern: list[str], max_gap: int) -> list[tuple[int, 
     n = len(keys)
     i = 0
     while i < n:
-        if keys[i] == pattern[0]:
+        if keys[i] & pattern[0]:
             pos, gaps, ok = i + 1, 0, True
             for p in pattern[1:]:
-                while pos < n and keys[pos] != p and gaps < max_gap:
+                while pos < n and not (keys[pos] & p) and gaps < max_gap:
                     pos += 1
                     gaps += 1
-                if pos >= n or keys[pos] != p:
+                if pos >= n or not (keys[pos] & p):
                     ok = False
                     break
                 pos += 1
@@ -165,7 +171,9 @@ class PhraseMatcher:
                 spans = [(a, b, "exact") for a, b in _find(exact.keys, self._exact[p.name], gap)]
                 if self.fuzzy:
                     seen = {(a, b) for a, b, _ in spans}
-                    spans += [(a, b, "homophone") for a, b in _find(fuzzy.keys, self._fuzzy[p.name], gap)
+                    # Sound-alike and filler together would match too much (为什么是 ~ 喂什么事):
+                    # a homophone match must be contiguous.
+                    spans += [(a, b, "homophone") for a, b in _find(fuzzy.keys, self._fuzzy[p.name], 0)
                               if (a, b) not in seen and not any(a < y and x < b for x, y in seen)]
             if p.regex:
                 spans += list(self._regex_spans(self._regex[p.name], exact))
@@ -223,6 +231,6 @@ def specs_from(items: list[str | dict]) -> list[PhraseSpec]:
         else:
             text = it.get("phrase")
             regex = it.get("regex")
-            out.append(PhraseSpec(name=it.get("name") or text or regex, text=text, regex=regex,
+            out.append(PhraseSpec(name=str(it.get("name") or text or regex), text=text, regex=regex,
                                   exclude=tuple(it.get("exclude", ()))))
     return out

@@ -106,6 +106,9 @@ class Rubric(BaseModel):
     # Evidence resting on ASR words less sure than this goes to a person.
     review_below_confidence: float = Field(default=0.5, ge=0, le=1)
     phrases: dict[str, list[Any]] = {}
+    # Prompt the ASR with the forbidden phrases (see pipeline._with_hotwords). Off by default:
+    # measured with Whisper base, the prompt made it write forbidden phrases nobody said.
+    hotwords: bool = False
     items: list[Item] = Field(min_length=1)
     flags: list[Flag] = []
     # Filled in on load: validated detector parameters per item / flag id.
@@ -122,6 +125,25 @@ class Rubric(BaseModel):
     @property
     def max_points(self) -> float:
         return sum(i.points for i in self.items)
+
+    def hotword_phrases(self) -> list[str]:
+        """The forbidden phrases, to prompt the ASR with (see pipeline._with_hotwords).
+
+        Only these: a long prompt of script phrases made Whisper base drop punctuation,
+        shift word timings and append a greeting that was never said. Even this short
+        prompt made base append "我没办法，不归我" to turns that never said it, so rubrics
+        leave it off unless a larger model is shown to use it well. A phrase inside a
+        longer one ("not my problem" in "that's not my problem") is left out.
+        """
+        found: list[str] = []
+        for item in self.items:
+            if item.detector != "forbidden_phrase":
+                continue
+            for e in self.compiled[item.id].model_dump().get("phrases", []):
+                text = e if isinstance(e, str) else e.get("phrase")
+                if text and text not in found:
+                    found.append(text)
+        return [t for t in found if not any(t != o and t in o for o in found)]
 
     def phrases_of(self, *names: str) -> list[str]:
         out: list[str] = []
@@ -173,7 +195,8 @@ def parse(data: Any, source: str) -> Rubric:
                 loc = loc[2:]
             msgs.append(prefix + _fmt({"loc": loc, "msg": err["msg"]}))
         raise RubricError(f"{source}: " + "; ".join(msgs)) from exc
-    for entry in [*rubric.items, *rubric.flags]:
+    scored: list[Item | Flag] = [*rubric.items, *rubric.flags]
+    for entry in scored:
         if isinstance(entry, Item) and entry.manual:
             continue
         assert entry.detector is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qa_engine.scoring.detectors import REGISTRY, CallContext, Finding
 from qa_engine.scoring.rubric import Item, Rubric, Thresholds
-from qa_engine.types import Event, ScoreItem, Scorecard
+from qa_engine.types import Event, Scorecard, ScoreItem
 
 # Events that make a call worth a person's attention, most urgent first.
 _FLAG_ORDER = ["escalation", "fatal", "needs_review", "pii"]

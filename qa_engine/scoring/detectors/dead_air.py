@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from qa_engine.scoring.detectors.base import CallContext, Finding, Params, evidence_of, register
 from qa_engine.scoring.detectors.phrases import PhraseList, as_items
 from qa_engine.scoring.matching import PhraseMatcher, specs_from
@@ -24,7 +26,7 @@ def dead_air(ctx: CallContext, p: DeadAirParams) -> Finding:
     thanks = PhraseMatcher(specs_from(as_items(p.hold_thanks)), ctx.language)
     agent = ctx.of("agent")
     events = []
-    for prev, nxt in zip(speech, speech[1:], strict=False):
+    for prev, nxt in pairwise(speech):
         gap = nxt.start - prev.end
         if gap <= p.min_silence_s:
             continue

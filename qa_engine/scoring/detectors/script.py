@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pydantic import Field
 
 from qa_engine.scoring.detectors.base import CallContext, Finding, Params, register, turn_evidence
@@ -33,9 +35,12 @@ def _check(ctx: CallContext, p: ScriptParams, turns: list[Turn], kind: str, even
             missing.append(" / ".join(names[:3]))
     if missing:
         detail = f"{kind} script incomplete: missing {'; '.join(missing)}"
+        # Absence is not evidenced by any word, so the ASR's doubt about other words does not
+        # send it to review: the inspector sees the agent's opening turns as evidence anyway.
         ev = Event(event_type, turns[0].start, turns[-1].end, "agent", text=" ".join(t.text for t in turns),
-                   detail=detail, confidence=min(t.mean_confidence for t in turns))
-        return Finding(events=[ev], passed=False, detail=detail, evidence=[turn_evidence(t) for t in turns])
+                   detail=detail)
+        evidence = [replace(turn_evidence(t), confidence=1.0) for t in turns]
+        return Finding(events=[ev], passed=False, detail=detail, evidence=evidence)
     ev_list = [Evidence(m.start, m.end, "agent", m.quote, m.confidence) for m in hits]
     return Finding(passed=True, detail=f"{kind} script present: " + ", ".join(m.phrase for m in hits),
                    evidence=ev_list)

@@ -16,21 +16,20 @@ class VolumeParams(Params):
 
 @register("volume", VolumeParams)
 def volume(ctx: CallContext, p: VolumeParams) -> Finding:
-    """Agent turns shouted (over the agent's median or near full scale) or too soft."""
+    """Agent utterances shouted (over the agent's median or near full scale) or too soft."""
     med = ctx.metrics.agent_median_level_dbfs
     events = []
-    for t in ctx.of("agent"):
-        if t.level_dbfs is None or t.duration < p.min_duration_s:
+    # Judged per utterance: one sentence shouted inside a calm turn is still shouted.
+    for t in (u for turn in ctx.of("agent") for u in turn.utterances):
+        if t.level_dbfs is None or t.end - t.start < p.min_duration_s:
             continue
         lvl = t.level_dbfs
         if lvl > p.loud_abs_dbfs or (med is not None and lvl > med + p.loud_over_median_db):
             why = f"{lvl:.1f} dBFS" + (f", {lvl - med:+.1f} dB over the agent's median" if med is not None else "")
-            events.append(Event("loud", t.start, t.end, "agent", text=t.text, value=lvl, detail=why,
-                                confidence=t.min_confidence))
+            events.append(Event("loud", t.start, t.end, "agent", text=t.text, value=lvl, detail=why))
         elif lvl < p.quiet_abs_dbfs or (med is not None and lvl < med - p.quiet_under_median_db):
             why = f"{lvl:.1f} dBFS" + (f", {lvl - med:+.1f} dB under the agent's median" if med is not None else "")
-            events.append(Event("quiet", t.start, t.end, "agent", text=t.text, value=lvl, detail=why,
-                                confidence=t.min_confidence))
+            events.append(Event("quiet", t.start, t.end, "agent", text=t.text, value=lvl, detail=why))
     detail = f"agent median level {med:.1f} dBFS" if med is not None else "no agent speech measured"
     return Finding(events=events, passed=not events, value=float(len(events)), detail=detail,
                    evidence=[evidence_of(e) for e in events])

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.database.core import Base, utcnow
+
+STATUSES = ("queued", "processing", "done", "failed")
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("client_id", "external_id", name="uq_calls_client_external"),
+        UniqueConstraint("client_id", "idempotency_key", name="uq_calls_client_idem"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(32), ForeignKey("api_keys.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    failure_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # audio, content-addressed
+    audio_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    audio_size: Mapped[int] = mapped_column(Integer)
+    audio_format: Mapped[str] = mapped_column(String(20))
+    audio_filename: Mapped[str] = mapped_column(String(300), default="")
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # metadata from the client
+    agent_id: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
+    agent_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    team: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
+    direction: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    agent_channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    rubric: Mapped[str | None] = mapped_column(String(200), nullable=True)  # as requested
+    call_date: Mapped[datetime] = mapped_column(DateTime, index=True)  # started_at, else received
+    # summary of the scorecard, for lists and filters
+    score: Mapped[float | None] = mapped_column(Float, index=True, nullable=True)
+    score_max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    fatal: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    flags: Mapped[str] = mapped_column(Text, default="")  # ",flag1,flag2,"
+    failed_items: Mapped[str] = mapped_column(Text, default="")  # ",item1,item2,"
+    rubric_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    rubric_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    """One analysis job per call; the lease makes a dead worker's job claimable again."""
+
+    __tablename__ = "jobs"
+
+    call_id: Mapped[str] = mapped_column(String(32), ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    worker_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # last sent to the broker
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Result(Base):
+    """The engine's output; the primary key makes it exactly one per call."""
+
+    __tablename__ = "results"
+
+    call_id: Mapped[str] = mapped_column(String(32), ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    call_info: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    turns: Mapped[list[Any]] = mapped_column(JSON)
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    scorecard: Mapped[dict[str, Any]] = mapped_column(JSON)
+    analysis_s: Mapped[float] = mapped_column(Float)
+    worker_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    rescored_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

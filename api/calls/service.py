@@ -1,0 +1,253 @@
+"""Calls: accept an upload durably, look calls up for a caller, list, rescore, delete."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pydantic import ValidationError
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.auth.models import ApiKey
+from api.calls.models import Call, Job, Result
+from api.calls.schemas import CallMetadata, CallOut
+from api.config import Settings
+from api.database.core import utcnow
+from api.jobs.service import summary_fields
+from api.problems import Problem
+from api.rescore import rescore_scorecard
+from api.rubrics import service as rubrics
+from api.storage import AudioStore, TooLarge, sniff
+from api.webhooks.models import Delivery  # noqa: F401  (cascade target)
+from qa_engine import AudioError
+from qa_engine.audio import decode
+
+log = logging.getLogger("api.calls")
+READ_ALL = ("inspector", "supervisor", "admin")
+
+
+def parse_metadata(raw: str | None) -> CallMetadata:
+    if raw is None or not raw.strip():
+        return CallMetadata()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise Problem(422, f"the 'metadata' field is not valid JSON ({exc.msg} at character {exc.pos}); "
+                      "send a JSON object such as {\"agent_id\": \"A1\"}", code="invalid_metadata") from exc
+    if not isinstance(data, dict):
+        raise Problem(422, "the 'metadata' field must be a JSON object", code="invalid_metadata")
+    try:
+        return CallMetadata.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"field": "metadata." + ".".join(str(x) for x in e["loc"]), "message": e["msg"]}
+                  for e in exc.errors()]
+        raise Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                      code="invalid_metadata", errors=errors) from exc
+
+
+def _naive_utc(dt: datetime | None) -> datetime | None:
+    if dt is None or dt.tzinfo is None:
+        return dt
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def find_existing(session: Session, client: ApiKey, external_id: str | None, idem_key: str | None) -> Call | None:
+    conds = []
+    if idem_key:
+        conds.append(Call.idempotency_key == idem_key)
+    if external_id:
+        conds.append(Call.external_id == external_id)
+    if not conds:
+        return None
+    return session.scalars(select(Call).where(Call.client_id == client.id, or_(*conds)).limit(1)).first()
+
+
+def submit(session: Session, settings: Settings, store: AudioStore, client: ApiKey, upload: BinaryIO,
+           filename: str, metadata_raw: str | None, idem_key: str | None) -> tuple[Call, bool]:
+    """Validate, store durably, record the call and its job. Returns (call, was_duplicate)."""
+    meta = parse_metadata(metadata_raw)
+    if idem_key is not None and not 0 < len(idem_key) <= 200:
+        raise Problem(422, "the Idempotency-Key header must be 1-200 characters", code="invalid_request")
+    existing = find_existing(session, client, meta.external_id, idem_key)
+    if existing is not None:
+        return existing, True
+    if meta.rubric:
+        rubrics.resolve(session, settings.rubric_dir, meta.rubric)
+    try:
+        tmp, sha, size = store.receive(upload, settings.max_upload_bytes)
+    except TooLarge as exc:
+        raise Problem(413, f"the recording is over the upload limit of {settings.max_upload_mb:g} MB; "
+                      "split it or ask the operator to raise QA_MAX_UPLOAD_MB", code="too_large") from exc
+    try:
+        with tmp.open("rb") as fh:
+            fmt = sniff(fh.read(64))
+        if size == 0:
+            raise Problem(422, "the 'audio' file is empty (0 bytes); send the recording again", code="bad_audio")
+        if fmt is None:
+            raise Problem(415, f"{filename or 'the upload'} is not a recording format this service reads "
+                          "(WAV, MP3, FLAC, OGG/Opus, M4A, AMR, WMA), whatever its file name says",
+                          code="unsupported_media_type")
+        try:
+            audio = decode(tmp, settings.max_duration_s)
+        except AudioError as exc:
+            msg = str(exc).replace(tmp.name, filename or "the recording")
+            raise Problem(422, msg, code="bad_audio") from exc
+        duration = audio.duration
+        del audio
+        store.commit(tmp, sha)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    started = _naive_utc(meta.started_at)
+    call = Call(id=uuid.uuid4().hex, client_id=client.id, external_id=meta.external_id,
+                idempotency_key=idem_key, status="queued", audio_sha256=sha, audio_size=size, audio_format=fmt,
+                audio_filename=(filename or "")[:300], duration_s=duration, agent_id=meta.agent_id,
+                agent_name=meta.agent_name, team=meta.team, direction=meta.direction, started_at=started,
+                connected_at=_naive_utc(meta.connected_at), agent_channel=meta.agent_channel,
+                language=meta.language, rubric=meta.rubric, call_date=started or utcnow())
+    session.add(call)
+    session.add(Job(call_id=call.id, status="queued"))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = find_existing(session, client, meta.external_id, idem_key)
+        if existing is None:
+            raise
+        return existing, True
+    return call, False
+
+
+def get_for(session: Session, key: ApiKey, call_id: str) -> Call:
+    call = session.get(Call, call_id) if len(call_id) <= 64 else None
+    if call is None or (key.role not in READ_ALL and call.client_id != key.id):
+        raise Problem(404, f"no call with id {call_id!r} that this key can see", code="call_not_found")
+    return call
+
+
+def out(call: Call) -> CallOut:
+    d = {c: getattr(call, c) for c in CallOut.model_fields if c not in ("flags", "failed_items")}
+    d["flags"] = [f for f in (call.flags or "").split(",") if f]
+    d["failed_items"] = [f for f in (call.failed_items or "").split(",") if f]
+    return CallOut.model_validate(d)
+
+
+def result_for(session: Session, call: Call) -> Result:
+    if call.status != "done":
+        reason = f": {call.failure_reason}" if call.status == "failed" else "; poll GET /v1/calls/{id} until done"
+        raise Problem(409, f"the call is {call.status}, no results yet{reason}", code=f"call_{call.status}",
+                      call_status=call.status)
+    res = session.get(Result, call.id)
+    if res is None:
+        raise Problem(409, "the call's results are not stored yet; retry shortly", code="call_processing")
+    return res
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list[Any]:
+    try:
+        vals = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(vals, list) or len(vals) != 2:
+            raise ValueError
+        return vals
+    except Exception as exc:
+        raise Problem(422, "the cursor is invalid; pass back next_cursor from the previous page unchanged",
+                      code="invalid_cursor") from exc
+
+
+def list_calls(session: Session, key: ApiKey, *, agent: str | None, team: str | None,
+               date_from: datetime | None, date_to: datetime | None, status: str | None, flag: str | None,
+               score_min: float | None, score_max: float | None, failed_item: str | None, sort: str,
+               limit: int, cursor: str | None) -> tuple[list[Call], str | None]:
+    q = select(Call)
+    if key.role not in READ_ALL:
+        q = q.where(Call.client_id == key.id)
+    if agent:
+        q = q.where(Call.agent_id == agent)
+    if team:
+        q = q.where(Call.team == team)
+    if date_from:
+        q = q.where(Call.call_date >= _naive_utc(date_from))
+    if date_to:
+        q = q.where(Call.call_date < _naive_utc(date_to))
+    if status:
+        q = q.where(Call.status == status)
+    if flag:
+        q = q.where(Call.flags.contains(f",{flag},", autoescape=True))
+    if failed_item:
+        q = q.where(Call.failed_items.contains(f",{failed_item},", autoescape=True))
+    if score_min is not None:
+        q = q.where(Call.score >= score_min)
+    if score_max is not None:
+        q = q.where(Call.score <= score_max)
+    desc = sort.startswith("-")
+    field = sort.lstrip("-")
+    col: Any = func.coalesce(Call.score, -1.0) if field == "score" else Call.created_at
+    if cursor:
+        last, last_id = _decode_cursor(cursor)
+        if field == "created_at":
+            try:
+                last = datetime.fromisoformat(str(last))
+            except ValueError as exc:
+                raise Problem(422, "the cursor is invalid", code="invalid_cursor") from exc
+        elif not isinstance(last, int | float):
+            raise Problem(422, "the cursor is invalid", code="invalid_cursor")
+        if desc:
+            q = q.where(or_(col < last, and_(col == last, Call.id < last_id)))
+        else:
+            q = q.where(or_(col > last, and_(col == last, Call.id > last_id)))
+    q = q.order_by(col.desc(), Call.id.desc()) if desc else q.order_by(col.asc(), Call.id.asc())
+    rows = list(session.scalars(q.limit(limit + 1)).all())
+    nxt = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last_row = rows[-1]
+        v = (last_row.score if last_row.score is not None else -1.0) if field == "score" else \
+            last_row.created_at.isoformat()
+        nxt = _encode_cursor([v, last_row.id])
+    return rows, nxt
+
+
+def delete_call(session: Session, store: AudioStore, call: Call) -> None:
+    sha = call.audio_sha256
+    cid = call.id
+    session.execute(delete(Result).where(Result.call_id == cid))
+    session.execute(delete(Job).where(Job.call_id == cid))
+    session.execute(delete(Call).where(Call.id == cid))
+    session.commit()
+    if not session.scalar(select(func.count()).select_from(Call).where(Call.audio_sha256 == sha)):
+        store.delete(sha)
+
+
+def rescore(session: Session, settings: Settings, call: Call, ref: str) -> dict[str, Any]:
+    res = result_for(session, call)
+    resolved = rubrics.resolve(session, settings.rubric_dir, ref)
+    card = rescore_scorecard(resolved.rubric, res.call_info, res.metrics, res.turns)
+    if resolved.rubric.language != (res.call_info.get("language") or resolved.rubric.language):
+        log.info("rescoring %s (%s) with a %s rubric", call.id, res.call_info.get("language"),
+                 resolved.rubric.language)
+    res.scorecard = card["scorecard"]
+    res.events = card["events"]
+    res.rescored_at = utcnow()
+    for k, v in summary_fields(card["scorecard"]).items():
+        setattr(call, k, v)
+    call.rubric = f"{resolved.rubric.id}@{resolved.rubric.version}"
+    session.commit()
+    return card["scorecard"]
+
+
+def audio_path(store: AudioStore, call: Call) -> Path:
+    p = store.path(call.audio_sha256)
+    if not p.exists():
+        raise Problem(404, "the recording is no longer stored (deleted by retention)", code="audio_gone")
+    return p

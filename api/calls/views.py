@@ -1,0 +1,168 @@
+"""/v1/calls: thin routes over api.calls.service."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
+
+from api.auth.models import ApiKey
+from api.calls import service
+from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, RescoreIn, Transcript
+from api.deps import CtxDep, Principal, SessionDep, require
+from api.problems import Problem, responses
+from api.storage import MEDIA_TYPES
+
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+CallId = Annotated[str, Path(max_length=64, description="the id returned by POST /v1/calls")]
+Submitter = Annotated[ApiKey, Depends(require("client", "admin"))]
+Reviewer = Annotated[ApiKey, Depends(require("inspector", "supervisor", "admin"))]
+
+METADATA_DOC = ("JSON object: external_id, agent_id, agent_name, team, direction (inbound|outbound), "
+                "started_at, connected_at (ISO 8601), agent_channel (left|right), language (zh|en), "
+                "rubric (id or id@version). Example: " + json.dumps(
+                    {"external_id": "rec-1", "agent_id": "A1", "team": "billing", "agent_channel": "left"}))
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CallAccepted,
+             responses=responses(401, 403, 413, 415, 422),
+             summary="Submit a recorded call for analysis")
+def submit_call(
+    ctx: CtxDep, session: SessionDep, key: Submitter,
+    audio: Annotated[UploadFile, File(description="the recording (WAV, MP3, FLAC, OGG, M4A...); "
+                                                  "the format is read from its content")],
+    metadata: Annotated[str | None, Form(description=METADATA_DOC)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> CallAccepted:
+    """Stores the recording durably (fsynced) before answering 202. Resubmitting with the same
+    `external_id` or `Idempotency-Key` returns the existing call (`duplicate: true`)."""
+    call, dup = service.submit(session, ctx.settings, ctx.store, key, audio.file, audio.filename or "",
+                               metadata, idempotency_key)
+    if not dup:
+        ctx.enqueue(call.id)
+    return CallAccepted(id=call.id, status=call.status, duplicate=dup)
+
+
+@router.post("/batch", response_model=list[BatchItem], responses=responses(401, 403, 413, 422),
+             summary="Submit several calls in one request")
+def submit_batch(
+    ctx: CtxDep, session: SessionDep, key: Submitter,
+    audio: Annotated[list[UploadFile], File(description="one part per recording")],
+    metadata: Annotated[str | None, Form(description="JSON array, one metadata object per recording "
+                                                     "(same order)")] = None,
+) -> list[BatchItem]:
+    """Each recording is accepted or refused on its own; the answer lists the outcome of each."""
+    metas: list[Any] = [None] * len(audio)
+    if metadata:
+        try:
+            parsed = json.loads(metadata)
+        except json.JSONDecodeError as exc:
+            raise Problem(422, f"'metadata' is not valid JSON: {exc.msg}", code="invalid_metadata") from exc
+        if not isinstance(parsed, list) or len(parsed) != len(audio):
+            raise Problem(422, f"'metadata' must be a JSON array with one object per file ({len(audio)})",
+                          code="invalid_metadata")
+        metas = parsed
+    out: list[BatchItem] = []
+    for i, (f, m) in enumerate(zip(audio, metas, strict=True)):
+        try:
+            call, dup = service.submit(session, ctx.settings, ctx.store, key, f.file, f.filename or "",
+                                       json.dumps(m) if m is not None else None, None)
+            if not dup:
+                ctx.enqueue(call.id)
+            out.append(BatchItem(index=i, filename=f.filename or "", status_code=200 if dup else 202,
+                                 id=call.id, status=call.status))
+        except Problem as p:
+            session.rollback()
+            out.append(BatchItem(index=i, filename=f.filename or "", status_code=p.status, error=p.detail))
+    return out
+
+
+@router.get("", response_model=CallPage, responses=responses(401, 422), summary="List and filter calls")
+def list_calls(
+    session: SessionDep, key: Principal,
+    agent: Annotated[str | None, Query(max_length=200, description="agent_id")] = None,
+    team: Annotated[str | None, Query(max_length=200)] = None,
+    date_from: Annotated[datetime | None, Query(description="call date >= (started_at, else received)")] = None,
+    date_to: Annotated[datetime | None, Query(description="call date <")] = None,
+    status: Annotated[Literal["queued", "processing", "done", "failed"] | None, Query()] = None,
+    flag: Annotated[str | None, Query(max_length=100, description="e.g. escalation")] = None,
+    score_min: Annotated[float | None, Query()] = None,
+    score_max: Annotated[float | None, Query()] = None,
+    failed_item: Annotated[str | None, Query(max_length=100, description="a rubric item id scored 'fail'")] = None,
+    sort: Annotated[Literal["created_at", "-created_at", "score", "-score"], Query()] = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> CallPage:
+    """Newest first by default; `sort=score` puts the worst calls first. Clients see their own calls."""
+    rows, nxt = service.list_calls(session, key, agent=agent, team=team, date_from=date_from, date_to=date_to,
+                                   status=status, flag=flag, score_min=score_min, score_max=score_max,
+                                   failed_item=failed_item, sort=sort, limit=limit, cursor=cursor)
+    return CallPage(items=[service.out(c) for c in rows], next_cursor=nxt)
+
+
+@router.get("/{call_id}", response_model=CallOut, responses=responses(401, 404), summary="Status and summary")
+def get_call(session: SessionDep, key: Principal, call_id: CallId) -> CallOut:
+    return service.out(service.get_for(session, key, call_id))
+
+
+@router.get("/{call_id}/transcript", response_model=Transcript, responses=responses(401, 404, 409))
+def get_transcript(session: SessionDep, key: Principal, call_id: CallId) -> Transcript:
+    """The engine's turns (speaker, times, text, words, rate, level)."""
+    call = service.get_for(session, key, call_id)
+    res = service.result_for(session, call)
+    return Transcript(call_id=call.id, language=res.call_info.get("language"), turns=res.turns)
+
+
+@router.get("/{call_id}/events", response_model=Events, responses=responses(401, 404, 409))
+def get_events(session: SessionDep, key: Principal, call_id: CallId) -> Events:
+    call = service.get_for(session, key, call_id)
+    return Events(call_id=call.id, events=service.result_for(session, call).events)
+
+
+@router.get("/{call_id}/scorecard", response_model=dict[str, Any], responses=responses(401, 404, 409))
+def get_scorecard(session: SessionDep, key: Principal, call_id: CallId) -> dict[str, Any]:
+    """The engine's scorecard: rubric, version, total, max, passed, fatal, flags, items."""
+    call = service.get_for(session, key, call_id)
+    return service.result_for(session, call).scorecard
+
+
+@router.get("/{call_id}/analysis", response_model=dict[str, Any], responses=responses(401, 404, 409))
+def get_analysis(session: SessionDep, key: Principal, call_id: CallId) -> dict[str, Any]:
+    """Everything the engine returned, in its shape (call, metrics, turns, events, scorecard)."""
+    call = service.get_for(session, key, call_id)
+    r = service.result_for(session, call)
+    return {"call": r.call_info, "metrics": r.metrics, "turns": r.turns, "events": r.events,
+            "scorecard": r.scorecard}
+
+
+@router.get("/{call_id}/audio", response_class=FileResponse, responses={
+    200: {"content": {"audio/wav": {}}, "description": "the recording"},
+    206: {"description": "the requested byte range"}, **responses(401, 404, 416)})
+def get_audio(ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId) -> Response:
+    """The recording as uploaded; supports `Range: bytes=...` for players."""
+    call = service.get_for(session, key, call_id)
+    path = service.audio_path(ctx.store, call)
+    return FileResponse(path, media_type=MEDIA_TYPES.get(call.audio_format, "application/octet-stream"),
+                        filename=f"{call.id}.{call.audio_format}", content_disposition_type="inline")
+
+
+@router.post("/{call_id}/rescore", response_model=dict[str, Any], responses=responses(401, 403, 404, 409, 422),
+             summary="Score the stored transcript under another rubric version")
+def rescore_call(ctx: CtxDep, session: SessionDep, key: Reviewer, call_id: CallId,
+                 body: RescoreIn) -> dict[str, Any]:
+    """No re-transcription: the stored turns and metrics are scored again; returns the new scorecard."""
+    call = service.get_for(session, key, call_id)
+    return service.rescore(session, ctx.settings, call, body.rubric)
+
+
+@router.delete("/{call_id}", status_code=204, responses=responses(401, 403, 404))
+def delete_call(ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId) -> Response:
+    """Deletes the call, its results and (when no other call shares it) its recording."""
+    call = service.get_for(session, key, call_id)
+    if key.role != "admin" and call.client_id != key.id:
+        raise Problem(403, "only the client that submitted the call or an admin can delete it", code="forbidden")
+    service.delete_call(session, ctx.store, call)
+    return Response(status_code=204)

@@ -1,0 +1,93 @@
+"""Service subcommands for `qa-engine`: serve, worker, keys create.
+
+Hooked into qa_engine/cli.py by `register(subparsers)`; also runnable alone: `python -m api.cli ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.config import Settings
+    from api.main import create_app
+
+    settings = Settings()
+    if args.workers is not None:
+        settings.workers = args.workers
+    print(f"qa-engine: serving on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/docs; "
+          f"data in {settings.data_dir.resolve()})", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from api.config import Settings
+    from api.jobs.celery_app import make_celery
+
+    settings = Settings()
+    if not settings.broker_url:
+        print("qa-engine worker: set QA_BROKER_URL (e.g. redis://127.0.0.1:6379/0) and QA_DATABASE_URL "
+              "to the same values as the API", file=sys.stderr)
+        return 2
+    app = make_celery(settings)
+    argv = ["worker", f"--loglevel={args.log_level.upper()}", f"--concurrency={args.concurrency}",
+            "--without-gossip", "--without-mingle", "-n", f"qa@%h-{args.name}" if args.name else "qa@%h"]
+    if args.pool:
+        argv.append(f"--pool={args.pool}")
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from api.auth.service import create_key
+    from api.config import Settings
+    from api.database.core import Database
+
+    db = Database(Settings())
+    db.migrate()
+    with db.session() as s:
+        key, plain = create_key(s, args.role, args.name)
+    print(plain)
+    print(f"created {key.role} key {key.prefix}... (id {key.id}); it is shown only once", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> dict[str, Any]:
+    """Add serve / worker / keys to a `qa-engine` subparsers object; returns {command: function}."""
+    s = subparsers.add_parser("serve", help="run the REST service (API + in-process workers, SQLite by default)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=None, help="analysis threads (default: QA_WORKERS or 1)")
+    s.add_argument("--log-level", default="info")
+    w = subparsers.add_parser("worker", help="run a Celery worker (needs QA_BROKER_URL and QA_DATABASE_URL)")
+    w.add_argument("--concurrency", type=int, default=1)
+    w.add_argument("--pool", choices=["prefork", "solo", "threads"], default=None)
+    w.add_argument("--name", default="")
+    w.add_argument("--log-level", default="info")
+    k = subparsers.add_parser("keys", help="manage API keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create", help="create an API key and print it (shown once)")
+    kc.add_argument("--role", required=True, choices=["client", "inspector", "supervisor", "admin"])
+    kc.add_argument("--name", default="")
+    return {"serve": cmd_serve, "worker": cmd_worker, "keys": cmd_keys}
+
+
+COMMANDS: dict[str, Any] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="qa-engine")
+    sub = ap.add_subparsers(dest="command", required=True)
+    commands = register(sub)
+    args = ap.parse_args(argv)
+    return int(commands[args.command](args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""All service settings in one place; each is read from the environment with the prefix QA_."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    # Empty: SQLite (WAL) at <data_dir>/qa.sqlite3. Else any SQLAlchemy URL, e.g.
+    # postgresql+psycopg://user@host:5432/db
+    database_url: str = ""
+    # Empty: jobs run in this process (a thread pool). Set (redis://...): Celery workers run them.
+    broker_url: str = ""
+    workers: int = 1  # in-process analysis threads
+    max_upload_mb: float = 200.0
+    max_duration_s: float = 3 * 3600.0
+    job_lease_s: float = 60.0  # a job whose worker stops renewing this long is picked up again
+    job_max_attempts: int = 3
+    job_retry_backoff_s: float = 5.0
+    poll_interval_s: float = 0.5
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: float = 2.0
+    webhook_timeout_s: float = 10.0
+    asr_model: str | None = None  # model name / folder; None: the bundled default
+    asr_threads: int = 0
+    preload_model: bool = True
+    start_workers: bool = True  # False: API only (workers run elsewhere)
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'qa.sqlite3').resolve()}"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def rubric_dir(self) -> Path:
+        return self.data_dir / "rubrics"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,3 @@
+from api.database.core import Base, Database, utcnow
+
+__all__ = ["Base", "Database", "utcnow"]

@@ -1,0 +1,73 @@
+"""Dependencies injected into routes: the app context, a DB session, the caller and its role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.auth.models import ApiKey
+from api.auth.service import authenticate
+from api.config import Settings
+from api.database.core import Database
+from api.problems import Problem
+from api.storage import AudioStore
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    store: AudioStore
+    metrics: Any  # api.ops.metrics.Metrics
+    runner: Any  # api.jobs.runner.LocalRunner | CeleryRunner: enqueue(call_id), queue/model status
+
+    def enqueue(self, call_id: str) -> None:
+        self.metrics.submitted.inc()
+        self.runner.enqueue(call_id)
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def get_session(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
+    with ctx.db.sessionmaker() as session:
+        yield session
+
+
+_bearer = HTTPBearer(auto_error=False, description="an API key from `qa-engine keys create --role ROLE`")
+
+
+def get_principal(
+    session: Annotated[Session, Depends(get_session)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise Problem(401, "send an API key as 'Authorization: Bearer KEY' (create one with "
+                      "`qa-engine keys create --role client`)", code="unauthenticated", headers=challenge)
+    key = authenticate(session, creds.credentials)
+    if key is None:
+        raise Problem(401, "the API key is unknown or revoked; ask an admin for a valid key",
+                      code="unauthenticated", headers=challenge)
+    return key
+
+
+def require(*roles: str) -> Callable[..., ApiKey]:
+    def _dep(key: Annotated[ApiKey, Depends(get_principal)]) -> ApiKey:
+        if key.role not in roles:
+            raise Problem(403, f"this needs the role {' or '.join(roles)}; your key has the role {key.role}",
+                          code="forbidden")
+        return key
+    return _dep
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+CtxDep = Annotated[AppContext, Depends(get_ctx)]
+Principal = Annotated[ApiKey, Depends(get_principal)]

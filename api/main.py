@@ -1,0 +1,91 @@
+"""The FastAPI application: `create_app(settings)`; `uvicorn api.main:app` or `qa-engine serve`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.auth.views import router as auth_router
+from api.calls.views import router as calls_router
+from api.config import Settings
+from api.database.core import Database
+from api.deps import AppContext
+from api.jobs.runner import make_runner
+from api.ops.metrics import Metrics
+from api.ops.views import router as ops_router
+from api.problems import install as install_problems
+from api.problems import problem_response
+from api.rubrics.views import router as rubrics_router
+from api.storage import AudioStore
+from api.webhooks.views import router as webhooks_router
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """Call-centre quality inspection: submit recorded calls, get transcript, findings and the
+filled QA scorecard.
+
+Authenticate with `Authorization: Bearer KEY` (create keys with `qa-engine keys create --role ROLE`;
+roles: client, inspector, supervisor, admin). Errors are `application/problem+json`.
+Quick start: `POST /v1/calls` (multipart `audio` + `metadata`) → 202 `{id}`; poll
+`GET /v1/calls/{id}` until `done`; read `/scorecard`, `/transcript`, `/events`."""
+
+
+class UploadLimit:
+    """Refuses an upload whose declared size is over the limit before reading it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length and length.isdigit() and int(length) > self.max_bytes + 1024 * 1024:
+                resp = problem_response(413, f"the upload is over the limit of {self.max_bytes / 2**20:g} MB; "
+                                        "split the recording or ask the operator to raise QA_MAX_UPLOAD_MB",
+                                        code="too_large", headers={"Connection": "close"})
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings)
+        db.migrate()
+        store = AudioStore(settings.audio_dir, settings.tmp_dir)
+        metrics = Metrics(db)
+        runner = make_runner(settings, db, store, metrics)
+        if settings.start_workers or settings.broker_url:
+            runner.start()
+        app.state.ctx = AppContext(settings=settings, db=db, store=store, metrics=metrics, runner=runner)
+        log.info("qa service ready: database %s, jobs %s", db.engine.url.render_as_string(hide_password=True),
+                 "celery" if settings.broker_url else f"{settings.workers} in-process worker(s)")
+        try:
+            yield
+        finally:
+            runner.stop()
+            db.engine.dispose()
+
+    app = FastAPI(title="qa-engine service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[{"name": "calls", "description": "submit calls, read results"},
+                                {"name": "rubrics"}, {"name": "webhooks"}, {"name": "access"},
+                                {"name": "operations"}])
+    install_problems(app)
+    for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router):
+        app.include_router(r)
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)  # type: ignore[arg-type]
+    return app
+
+
+def app_factory() -> Any:
+    """For `uvicorn --factory api.main:app_factory`."""
+    return create_app()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from api.deps import CtxDep
+from api.problems import problem_response, responses
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=dict[str, Any])
+def healthz() -> dict[str, Any]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=dict[str, Any], responses=responses(503))
+def readyz(ctx: CtxDep) -> Response:
+    """Ready to take calls: the database answers, the queue runs, the ASR model is found."""
+    checks: dict[str, str] = {}
+    try:
+        with ctx.db.session() as s:
+            s.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    runner = ctx.runner
+    checks["queue"] = runner.queue_status()
+    checks["model"] = runner.model_status()
+    if all(v == "ok" for v in checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    bad = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+    return problem_response(503, f"not ready: {bad}", code="not_ready", checks=checks)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(ctx: CtxDep) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

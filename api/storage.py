@@ -1,0 +1,95 @@
+"""Content-addressed audio store: <data_dir>/audio/ab/cd/<sha256>, durable (fsync) before it is acknowledged."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+
+
+class TooLarge(Exception):
+    pass
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AudioStore:
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root, self.tmp = root, tmp
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def receive(self, src: BinaryIO, limit: int) -> tuple[Path, str, int]:
+        """Copy an upload to a temp file (hashing as it goes); TooLarge past `limit` bytes."""
+        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        h, size = hashlib.sha256(), 0
+        try:
+            with tmp.open("wb") as out:
+                while chunk := src.read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(size)
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp, h.hexdigest(), size
+
+    def commit(self, tmp: Path, sha256: str) -> Path:
+        """Move a received file into the store; on return it is on disk (file and folders fsynced)."""
+        final = self.path(sha256)
+        if final.exists() and final.stat().st_size == tmp.stat().st_size:
+            tmp.unlink(missing_ok=True)
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        _fsync_dir(final.parent.parent)
+        _fsync_dir(self.root)
+        return final
+
+    def delete(self, sha256: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(sha256).unlink()
+
+
+def sniff(head: bytes) -> str | None:
+    """The audio format from the first bytes; None when it is not a recording format we read."""
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
+        return "mp3"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if head[:5] == b"#!AMR":
+        return "amr"
+    if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
+        return "wma"
+    if len(head) > 1 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "aac"
+    return None
+
+
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg",
+               "m4a": "audio/mp4", "amr": "audio/amr", "wma": "audio/x-ms-wma", "aac": "audio/aac"}

@@ -1,0 +1,55 @@
+"""Levels in dBFS: reference signals, and real turns against their labelled level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import overlap_s
+
+from qa_engine.metrics.loudness import FLOOR_DBFS, dbfs, segment_level
+from qa_engine.types import SAMPLE_RATE
+
+
+def test_reference_levels():
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    assert dbfs(np.sin(2 * np.pi * 440 * t)) == pytest.approx(-3.01, abs=0.05)
+    assert dbfs(0.1 * np.sign(np.sin(2 * np.pi * 440 * t))) == pytest.approx(-20.0, abs=0.05)
+    assert dbfs(np.zeros(100)) == FLOOR_DBFS
+    assert dbfs(np.zeros(0)) == FLOOR_DBFS
+
+
+def test_segment_level_measures_only_the_segment():
+    sig = np.zeros(SAMPLE_RATE * 2, dtype=np.float32)
+    sig[SAMPLE_RATE:] = 0.5
+    assert segment_level(sig, 1.0, 2.0) == pytest.approx(-6.02, abs=0.05)
+    assert segment_level(sig, 0.0, 1.0) == FLOOR_DBFS
+
+
+@pytest.mark.parametrize("call_id", ["zh_loud_and_quiet", "zh_interrupting_agent"])
+def test_turn_levels_within_3_db_of_labels(call_id, analysed, labels):
+    result = analysed(call_id)
+    checked = 0
+    for lt in labels(call_id)["turns"]:
+        if lt["end"] - lt["start"] < 1.0:
+            continue
+        utts = [u for t in result.turns if t.speaker == lt["speaker"] for u in t.utterances]
+        best = max(utts, key=lambda u: overlap_s(u.start, u.end, lt["start"], lt["end"]))
+        ov = overlap_s(best.start, best.end, lt["start"], lt["end"])
+        if ov < 0.8 * (best.end - best.start):
+            continue  # an utterance that spans two labelled turns has no single labelled level
+        assert best.level_dbfs == pytest.approx(lt["rms_dbfs"], abs=3.0), lt["text"]
+        checked += 1
+    assert checked >= 4
+
+
+def test_loud_and_quiet_turns_are_the_labelled_ones(analysed, labels):
+    lab = labels("zh_loud_and_quiet")
+    agent_labels = [t for t in lab["turns"] if t["speaker"] == "agent"]
+    events = analysed("zh_loud_and_quiet").events
+    for kind, key in (("loud", "loud_agent_turns"), ("quiet", "quiet_agent_turns")):
+        for i in lab["expect"][key]:
+            lt = agent_labels[i]
+            assert any(e.type == kind and overlap_s(e.start, e.end, lt["start"], lt["end"]) > 0
+                       for e in events), f"{kind} turn {lt['text']} not flagged"
+    flagged = [e for e in events if e.type in ("loud", "quiet")]
+    assert len(flagged) == len(lab["expect"]["loud_agent_turns"]) + len(lab["expect"]["quiet_agent_turns"])

@@ -1,0 +1,131 @@
+"""The qa-engine command line, run as a user runs it: a subprocess, real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REAL, call_labels
+from test_pipeline import check_expectations
+
+QA = [sys.executable, "-m", "qa_engine.cli"]
+
+
+def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([*QA, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          encoding="utf-8")
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("qa-engine")
+    assert exe, "qa-engine is on PATH"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "analyze" in out.stdout
+
+
+MISSED_CALM_DOWN = pytest.mark.xfail(
+    strict=True, reason="'Calm down.' is heard as 'Come down.' by the base model and no hotwords are given "
+    "(pipeline._with_hotwords returns the options unchanged): a labelled fatal phrase is missed")
+
+
+@pytest.mark.parametrize("call_id", ["zh_interrupting_agent", "zh_ulaw_forbidden", "zh_mono_good",
+                                     pytest.param("en_rude_agent", marks=MISSED_CALM_DOWN)])
+def test_analyze_json_meets_the_labelled_expectations(call_id, call_path):
+    out = run("analyze", call_path(call_id), "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    lab = call_labels(call_id)
+    assert d["call"]["language"] == lab["lang"]
+    check_expectations(d, lab)
+
+
+def test_analyze_english_call_flags_escalation_and_missing_scripts(call_path):
+    out = run("analyze", call_path("en_rude_agent"), "--json", "--lang", "en")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["scorecard"]["rubric"] == "en_callcenter"
+    assert d["scorecard"]["flags"][0] == "escalation"
+    items = {i["id"]: i["status"] for i in d["scorecard"]["items"]}
+    assert items["greeting"] == "fail" and items["closing"] == "fail"
+    found = {e["phrase"] for e in d["events"] if e["type"] == "forbidden_phrase"}
+    assert "that's not my problem" in found and d["scorecard"]["fatal"]
+
+
+def test_agent_channel_right_swaps_the_parties(call_path):
+    out = run("analyze", call_path("zh_ulaw_forbidden"), "--json", "--agent-channel", "right", "--lang", "zh")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["call"]["agent_channel"] == 1
+    items = {i["id"]: i["status"] for i in d["scorecard"]["items"]}
+    assert items["greeting"] == "fail", "the customer's side holds no greeting"
+    assert not [e for e in d["events"] if e["type"] == "forbidden_phrase"]
+
+
+def test_analyze_text_report(call_path):
+    out = run("analyze", call_path("zh_ulaw_forbidden"), "--lang", "zh")
+    assert out.returncode == 0, out.stderr
+    assert "FATAL" in out.stdout and "这是规定" in out.stdout and "Scorecard zh_callcenter" in out.stdout
+
+
+def test_transcribe_prints_the_transcript():
+    ref = "广州市房地产中介协会分析"
+    out = run("transcribe", REAL / "zh" / "aishell_BAC009S0724W0121.wav", "--lang", "zh")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.strip()
+    same = sum(1 for ch in set(ref) if ch in text)
+    assert same >= 0.7 * len(set(ref)), text
+
+
+def test_batch_writes_one_json_per_call_and_reports_failures(tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(REAL / "zh" / "wenet_nst_ID002.wav", src / "a.wav")
+    shutil.copy(REAL / "en" / "deepspeech_LDC93S1.wav", src / "sub" / "b.wav")
+    (src / "broken.wav").write_bytes(b"")
+    (src / "notes.txt").write_text("not a recording")
+    out_dir = tmp_path / "out"
+    out = run("batch", src, "--out", out_dir, timeout=300)
+    assert out.returncode == 1, "a failed call makes the batch exit 1"
+    assert "2 of 3 calls analysed" in out.stderr
+    a = json.loads((out_dir / "a.wav.json").read_text(encoding="utf-8"))
+    b = json.loads((out_dir / "sub" / "b.wav.json").read_text(encoding="utf-8"))
+    assert a["call"]["language"] == "zh" and b["call"]["language"] == "en"
+    assert a["scorecard"]["items"] and b["scorecard"]["rubric"] == "en_callcenter"
+    broken = json.loads((out_dir / "broken.wav.json").read_text(encoding="utf-8"))
+    assert broken["error"]["type"] == "bad_audio" and "empty" in broken["error"]["message"]
+    assert not (out_dir / "notes.txt.json").exists()
+
+
+@pytest.mark.parametrize(("name", "content", "pattern"), [
+    ("missing.wav", None, "file not found"),
+    ("empty.wav", b"", "empty"),
+    ("image.wav", b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "not a recording|no audio"),
+])
+def test_bad_audio_exits_2_with_a_message_and_no_traceback(tmp_path, name, content, pattern):
+    import re
+
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    out = run("analyze", path)
+    assert out.returncode == 2
+    assert out.stderr.startswith("qa-engine: error: ")
+    assert re.search(pattern, out.stderr) and "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+def test_rubric_command_validates(tmp_path):
+    out = run("rubric")
+    assert out.returncode == 0
+    assert "zh_callcenter version" in out.stdout and "en_callcenter version" in out.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nversion: '1'\nlanguage: zh\nname: x\nname_en: x\npass_score: 80\nitems:\n"
+                   "  - {id: a, name: a, name_en: a, category: etiquette, points: 5, detector: nope}\n",
+                   encoding="utf-8")
+    out = run("rubric", bad)
+    assert out.returncode == 2
+    assert out.stderr.startswith("qa-engine: error: bad.yaml: item 'a'") and "nope" in out.stderr
+    assert "Traceback" not in out.stderr
