@@ -53,6 +53,7 @@ def get_principal(
         raise Problem(401, "send an API key as 'Authorization: Bearer KEY' (create one with "
                       "`qa-engine keys create --role client`)", code="unauthenticated", headers=challenge)
     key = authenticate(session, creds.credentials)
+    session.commit()  # end the read: no DB connection held while a route reads an upload
     if key is None:
         raise Problem(401, "the API key is unknown or revoked; ask an admin for a valid key",
                       code="unauthenticated", headers=challenge)

@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problems(app)
     for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router):
         app.include_router(r)
-    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)  # type: ignore[arg-type]
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     return app
 
 

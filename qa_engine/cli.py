@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug of ours: say so in one line; QA_DEBUG=1 shows the traceback
+        if os.environ.get("QA_DEBUG") == "1":
+            raise
+        print(f"qa-engine: internal error ({type(exc).__name__}: {exc}); "
+              "run again with QA_DEBUG=1 for details and report it", file=sys.stderr)
+        return 3
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from qa_engine import speakers
-from qa_engine.asr.transcribe import AsrOptions, detect_language, load_model, pack_speech, transcribe_track
+from qa_engine.asr.transcribe import AsrOptions, chunks_of, detect_language, load_model, pack_speech, transcribe_chunks
 from qa_engine.audio import DEFAULT_MAX_DURATION_S, decode
 from qa_engine.errors import AudioError
 from qa_engine.metrics.loudness import dbfs
@@ -135,9 +135,7 @@ def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:
 def _language(model, tracks: _Tracks, opts: AnalysisOptions) -> tuple[str, str]:
     if opts.language:
         return opts.language, "metadata"
-    # The agent side of a stereo call speaks first and most; a mono mix has both parties anyway.
-    sig, regions = tracks.signal["agent"], tracks.regions["agent"] or tracks.regions["customer"]
-    speech, _ = pack_speech(sig, regions)
+    speech, _ = pack_speech(tracks.signal, chunks_of(tracks.regions))
     return detect_language(model, speech), "detected"
 
 
@@ -159,12 +157,10 @@ def _with_hotwords(asr: AsrOptions, rubric: Rubric) -> AsrOptions:
 
 def _transcribe(model, tracks: _Tracks, language: str, asr: AsrOptions) -> list[Word]:
     if tracks.mono_segments is not None:
+        # One signal: decode it as one, in longer stretches (speakers are assigned afterwards).
         regions = sorted(tracks.regions["agent"] + tracks.regions["customer"], key=lambda r: r.start)
-        return transcribe_track(model, tracks.signal["agent"], _merge_adjacent(regions), "agent", language, asr)
-    words: list[Word] = []
-    for spk in ("agent", "customer"):
-        words += transcribe_track(model, tracks.signal[spk], tracks.regions[spk], spk, language, asr)
-    return words
+        return transcribe_chunks(model, tracks.signal, chunks_of({"agent": _merge_adjacent(regions)}), language, asr)
+    return transcribe_chunks(model, tracks.signal, chunks_of(tracks.regions), language, asr)
 
 
 def _merge_adjacent(regions: list[SpeechRegion]) -> list[SpeechRegion]:

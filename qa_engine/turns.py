@@ -62,7 +62,8 @@ def _merge(speaker: Speaker, utterances: list[tuple[float, float, list[Word]]], 
         if turns:
             prev = turns[-1]
             gap = start - prev.end
-            other_spoke = any(prev.end < o.start < start for o in others)
+            # The other party spoke in the pause, or was still speaking through it.
+            other_spoke = any(o.start < start and o.end > prev.end for o in others)
             if gap <= max_pause_s and not other_spoke:
                 prev.end = end
                 prev.words.extend(ws)

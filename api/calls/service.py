@@ -35,7 +35,7 @@ READ_ALL = ("inspector", "supervisor", "admin")
 
 def parse_metadata(raw: str | None) -> CallMetadata:
     if raw is None or not raw.strip():
-        return CallMetadata()
+        return CallMetadata.model_validate({})
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -80,6 +80,7 @@ def submit(session: Session, settings: Settings, store: AudioStore, client: ApiK
         return existing, True
     if meta.rubric:
         rubrics.resolve(session, settings.rubric_dir, meta.rubric)
+    session.commit()  # release the DB connection while the upload is copied and checked
     try:
         tmp, sha, size = store.receive(upload, settings.max_upload_bytes)
     except TooLarge as exc:

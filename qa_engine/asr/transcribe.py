@@ -8,12 +8,12 @@ are mapped back onto the recording's clock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from faster_whisper import WhisperModel
-from faster_whisper.transcribe import restore_speech_timestamps
+from faster_whisper.transcribe import Segment
+from faster_whisper.vad import SpeechTimestampsMap
 
 from qa_engine.asr.models import ResolvedModel, resolve
 from qa_engine.asr.text import to_simplified
@@ -61,12 +61,57 @@ def load_model(options: AsrOptions) -> tuple[WhisperModel, ResolvedModel]:
     return model, resolved
 
 
-def pack_speech(samples: np.ndarray, regions: list[SpeechRegion]) -> tuple[np.ndarray, list[dict[str, int]]]:
-    chunks = [{"start": int(r.start * SAMPLE_RATE), "end": int(r.end * SAMPLE_RATE)} for r in regions]
-    chunks = [c for c in chunks if c["end"] > c["start"]]
-    if not chunks:
+@dataclass(frozen=True)
+class SpeechChunk:
+    """One stretch of one party's speech, on the recording's clock."""
+
+    speaker: Speaker
+    start: float
+    end: float
+
+
+# The decoder gets a little audio beyond the VAD's cut on each side, so a soft first
+# syllable is not lost. Not more: the wider the silence between packed chunks, the more
+# often Whisper's word timings slip across a chunk boundary and a word lands on the
+# wrong party (measured on 26 stereo calls: 6 of 3,118 words at 0.25 s, 1 of 3,124 at 0.1 s).
+ASR_PAD_S = 0.1
+
+
+def chunks_of(regions: dict[Speaker, list[SpeechRegion]], pad_s: float = ASR_PAD_S) -> list[SpeechChunk]:
+    """Every party's speech regions, padded, in time order (parties may overlap: both talking)."""
+    out: list[SpeechChunk] = []
+    for spk, rl in regions.items():
+        mine: list[SpeechChunk] = []
+        for r in sorted(rl, key=lambda r: r.start):
+            start, end = max(0.0, r.start - pad_s), r.end + pad_s
+            # Padding must not make one party's chunks overlap: the audio would be decoded twice.
+            if mine and start <= mine[-1].end:
+                mine[-1] = SpeechChunk(spk, mine[-1].start, max(mine[-1].end, end))
+            else:
+                mine.append(SpeechChunk(spk, start, end))
+        out += mine
+    return sorted(out, key=lambda c: (c.start, c.end))
+
+
+def pack_speech(
+    signals: dict[Speaker, np.ndarray], chunks: list[SpeechChunk]
+) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """Speech of both parties laid end to end, each chunk from its own channel.
+
+    One packed stream per call fills Whisper's 30 s windows: decoding the two
+    channels apart would pay a whole (padded) encoder window for each party's
+    leftover seconds. The sample offsets let every word find its way back to its
+    chunk, hence to its party and its time.
+    """
+    # Clip to the signal, so each span is exactly as long as the samples packed for it.
+    spans = [{"start": int(c.start * SAMPLE_RATE), "end": min(int(c.end * SAMPLE_RATE), len(signals[c.speaker]))}
+             for c in chunks]
+    pieces = [_level(signals[c.speaker][sp["start"]:sp["end"]]) for c, sp in zip(chunks, spans, strict=True)
+              if sp["end"] > sp["start"]]
+    spans = [sp for sp in spans if sp["end"] > sp["start"]]
+    if not pieces:
         return np.zeros(0, dtype=np.float32), []
-    return np.concatenate([_level(samples[c["start"]:c["end"]]) for c in chunks]), chunks
+    return np.concatenate(pieces), spans
 
 
 def _level(chunk: np.ndarray, target_dbfs: float = -23.0) -> np.ndarray:
@@ -92,15 +137,16 @@ def detect_language(model: WhisperModel, speech: np.ndarray) -> str:
     return max(ranked, key=lambda k: ranked[k])
 
 
-def transcribe_track(
+def transcribe_chunks(
     model: WhisperModel,
-    samples: np.ndarray,
-    regions: list[SpeechRegion],
-    speaker: Speaker,
+    signals: dict[Speaker, np.ndarray],
+    chunks: list[SpeechChunk],
     language: str,
     options: AsrOptions,
 ) -> list[Word]:
-    speech, chunks = pack_speech(samples, regions)
+    """Words of every chunk, each with its party and its time in the recording."""
+    chunks = [c for c in chunks if c.end > c.start]
+    speech, spans = pack_speech(signals, chunks)
     if speech.size < SAMPLE_RATE // 10:
         return []
     segments, _ = model.transcribe(
@@ -113,16 +159,24 @@ def transcribe_track(
         initial_prompt=options.initial_prompt.get(language),
         hotwords=("，" if language == "zh" else ", ").join(options.hotwords) or None,
     )
-    return list(_words(restore_speech_timestamps(segments, chunks, SAMPLE_RATE), speaker, language))
-
-
-def _words(segments: Iterable, speaker: Speaker, language: str) -> Iterable[Word]:
+    clock = SpeechTimestampsMap(spans, SAMPLE_RATE)
+    words: list[Word] = []
     for seg in segments:
-        words = [w for w in (seg.words or []) if w.word.strip()]
-        texts = _simplified_per_word([w.word for w in words]) if language == "zh" else [w.word for w in words]
-        for w, text in zip(words, texts, strict=True):
-            yield Word(text=text, start=float(w.start), end=float(w.end),
-                       probability=float(w.probability), speaker=speaker)
+        for w in _words(seg, language):
+            # The word's middle says which chunk (hence which party) it came from.
+            idx = clock.get_chunk_index((w.start + w.end) / 2)
+            words.append(Word(text=w.text, start=clock.get_original_time(w.start, idx),
+                              end=clock.get_original_time(w.end, idx), probability=w.probability,
+                              speaker=chunks[idx].speaker))
+    return words
+
+
+def _words(seg: Segment, language: str) -> list[Word]:
+    """A segment's words, Chinese in simplified characters; times still on the packed clock."""
+    words = [w for w in (seg.words or []) if w.word.strip()]
+    texts = _simplified_per_word([w.word for w in words]) if language == "zh" else [w.word for w in words]
+    return [Word(text=t, start=float(w.start), end=float(w.end), probability=float(w.probability), speaker="agent")
+            for w, t in zip(words, texts, strict=True)]
 
 
 def _simplified_per_word(texts: list[str]) -> list[str]:

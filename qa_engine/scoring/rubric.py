@@ -152,23 +152,26 @@ class Rubric(BaseModel):
         return [p for p in out if p]
 
 
-def _resolve_refs(value: Any, phrases: dict[str, list[Any]], where: str) -> Any:
-    """'$name' in params stands for the rubric's shared phrase list `name`."""
+def _resolve_refs(value: Any, phrases: dict[str, list[Any]], where: str, seen: tuple[str, ...] = ()) -> Any:
+    """'$name' in params stands for the rubric's shared phrase list `name` (lists may nest)."""
     if isinstance(value, str) and value.startswith("$"):
-        if value[1:] not in phrases:
+        name = value[1:]
+        if name not in phrases:
             raise RubricError(f"{where}: unknown phrase list {value!r}; defined: {', '.join(sorted(phrases))}")
-        return list(phrases[value[1:]])
+        if name in seen:
+            raise RubricError(f"{where}: phrase list {value!r} refers to itself ({' -> '.join(seen + (name,))})")
+        return _resolve_refs(list(phrases[name]), phrases, where, (*seen, name))
     if isinstance(value, list):
         out: list[Any] = []
         for v in value:
-            r = _resolve_refs(v, phrases, where)
+            r = _resolve_refs(v, phrases, where, seen)
             if isinstance(v, str) and v.startswith("$"):
                 out.extend(r)
             else:
                 out.append(r)
         return out
     if isinstance(value, dict):
-        return {k: _resolve_refs(v, phrases, where) for k, v in value.items()}
+        return {k: _resolve_refs(v, phrases, where, seen) for k, v in value.items()}
     return value
 
 

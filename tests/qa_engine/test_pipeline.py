@@ -59,10 +59,17 @@ def test_json_contract(call_id, analysed, labels):
 
 
 def test_transcript_holds_what_was_said(analysed, labels):
+    import difflib
+    import re
+
     d = analysed("zh_interrupting_agent").to_dict()
-    agent_text = "".join(t["text"] for t in d["turns"] if t["speaker"] == "agent")
-    for phrase in ("您好", "很高兴为您服务", "请问还有其他可以帮您的吗", "再见"):
-        assert phrase in agent_text
+    lab = labels("zh_interrupting_agent")
+    for spk in ("agent", "customer"):
+        got = re.sub(r"\W", "", "".join(t["text"] for t in d["turns"] if t["speaker"] == spk))
+        want = re.sub(r"\W", "", "".join(t["text"] for t in lab["turns"] if t["speaker"] == spk))
+        got = re.sub(r"30", "三十", got)
+        ratio = difflib.SequenceMatcher(None, want, got).ratio()
+        assert ratio >= 0.8, f"{spk}: {got} vs {want}"
     customer_text = "".join(t["text"] for t in d["turns"] if t["speaker"] == "customer")
     assert "您好" not in customer_text, "the agent's channel does not leak into the customer's"
 

@@ -60,9 +60,6 @@ def test_mono_call_greeting_is_the_agents(analysed, labels):
     assert times["agent"] > times["customer"]
 
 
-@pytest.mark.xfail(strict=True, reason="mono separation cuts turns mid-sentence and gives pieces of "
-                   "each party's sentences to the other (e.g. 您好,很高 | 兴为您服务): under 80 % of "
-                   "the labelled speech time goes to the right party")
 def test_mono_call_speech_time_goes_to_the_right_party(analysed, labels):
     result = analysed("zh_mono_good")
     right = wrong = 0.0

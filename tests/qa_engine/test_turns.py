@@ -36,10 +36,6 @@ def test_short_pause_stays_inside_a_turn_long_pause_starts_a_new_one():
     assert len(turns[0].utterances) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="a party's reply after the other party spoke over them is glued "
-                   "onto their previous turn: turns._merge only splits when the other party STARTS in the "
-                   "gap, not when they are still speaking in it (zh_interrupting_agent: 那好吧 joins the "
-                   "customer turn before the agent's 第一个月免费指的是功能费)")
 def test_reply_after_the_other_party_spoke_is_a_new_turn():
     words = (_words("customer", "可是业务员说免费", 1.0, 4.0) + _words("agent", "免费指的是功能费", 3.0, 4.6)
              + _words("customer", "那好吧", 5.0, 5.6))

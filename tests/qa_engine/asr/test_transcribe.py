@@ -7,7 +7,7 @@ import re
 import pytest
 
 from qa_engine.asr.text import to_simplified
-from qa_engine.asr.transcribe import AsrOptions, detect_language, pack_speech, transcribe_track
+from qa_engine.asr.transcribe import AsrOptions, chunks_of, detect_language, pack_speech, transcribe_chunks
 from qa_engine.audio import decode
 from qa_engine.vad import speech_regions
 
@@ -38,7 +38,8 @@ def _transcribe(model, path: str, language: str):
     mono = audio.channels.mean(axis=0)
     regions = speech_regions(mono)
     assert regions, "speech found"
-    words = transcribe_track(model, mono, regions, "agent", language, AsrOptions())
+    words = transcribe_chunks(model, {"agent": mono}, chunks_of({"agent": regions}), language, AsrOptions())
+    assert {w.speaker for w in words} <= {"agent"}
     return audio, regions, words
 
 
@@ -97,7 +98,7 @@ def test_language_is_detected(asr_model, zh_refs, en_refs):
     for ref, want in [(zh_refs[0], "zh"), (en_refs[0], "en")]:
         audio = decode(ref["path"])
         mono = audio.channels.mean(axis=0)
-        speech, _ = pack_speech(mono, speech_regions(mono))
+        speech, _ = pack_speech({"agent": mono}, chunks_of({"agent": speech_regions(mono)}))
         assert detect_language(asr_model, speech) == want, ref["file"]
 
 
@@ -105,4 +106,4 @@ def test_no_speech_gives_no_words(asr_model):
     import numpy as np
 
     silence = np.zeros(16000, dtype=np.float32)
-    assert transcribe_track(asr_model, silence, [], "agent", "zh", AsrOptions()) == []
+    assert transcribe_chunks(asr_model, {"agent": silence}, [], "zh", AsrOptions()) == []

@@ -17,7 +17,7 @@ def test_numbers_count_as_the_syllables_spoken():
 
 
 def test_rate_over_the_turn_span_and_none_for_very_short_turns():
-    assert turn_rate(Turn("agent", 0.0, 6.0, "您好很高兴为您服务"), "zh") == (8, pytest.approx(80.0))
+    assert turn_rate(Turn("agent", 0.0, 6.0, "您好很高兴为您服务"), "zh") == (9, pytest.approx(90.0))
     assert turn_rate(Turn("agent", 0.0, 0.5, "好的"), "zh")[1] is None
 
 

@@ -17,7 +17,7 @@ def test_call_timing_from_regions_and_turns():
     assert m.talk_s == {"agent": pytest.approx(6.0), "customer": pytest.approx(4.0)}
     assert m.talk_ratio["agent"] == pytest.approx(0.6)
     assert m.overlap_s == pytest.approx(0.5) and m.overlaps == 1
-    assert m.silence_s == pytest.approx(15.0 - 10.0)
+    assert m.silence_s == pytest.approx(15.0 - 9.5)  # speech: 2-5 and 5.5-12
     assert m.answer_delay_s == pytest.approx(2.0)
     assert call_metrics(15.0, regions, turns, connect_offset_s=1.5).answer_delay_s == pytest.approx(0.5)
     assert m.turns == 3

@@ -102,7 +102,7 @@ def test_broken_rubric_is_refused_naming_file_item_and_field(case, zh_data, tmp_
 def test_invalid_yaml_is_refused_with_file_and_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("id: x\nitems: [\n  - id: a\n", encoding="utf-8")
-    with pytest.raises(RubricError, match=r"bad\.yaml: not valid YAML.*line"):
+    with pytest.raises(RubricError, match=r"(?s)bad\.yaml: not valid YAML.*line 3"):
         load(path)
 
 
