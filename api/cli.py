@@ -78,15 +78,11 @@ def register(subparsers: Any) -> dict[str, Any]:
     return {"serve": cmd_serve, "worker": cmd_worker, "keys": cmd_keys}
 
 
-COMMANDS: dict[str, Any] = {}
-
-
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="qa-engine")
-    sub = ap.add_subparsers(dest="command", required=True)
-    commands = register(sub)
-    args = ap.parse_args(argv)
-    return int(commands[args.command](args) or 0)
+    """The `qa-engine` console script: the engine's commands plus serve / worker / keys."""
+    from qa_engine.cli import main as engine_main
+
+    return engine_main(argv, extra=register)
 
 
 if __name__ == "__main__":

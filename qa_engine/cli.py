@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from qa_engine.errors import QAError
 
@@ -56,11 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+Register = Callable[[Any], dict[str, Callable[[argparse.Namespace], int]]]
+
+
+def main(argv: list[str] | None = None, extra: Register | None = None) -> int:
+    """Run a subcommand. `extra` adds subcommands from outside the core (the service's
+    serve / worker / keys, see api/cli.py) without the core importing them."""
+    parser = build_parser()
+    commands = dict(_COMMANDS)
+    if extra is not None:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.update(extra(sub))
+    args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        return int(_COMMANDS[args.command](args) or 0)
+        return int(commands[args.command](args) or 0)
     except QAError as exc:
         print(f"qa-engine: error: {exc}", file=sys.stderr)
         return 2

@@ -174,23 +174,17 @@ def _merge_adjacent(regions: list[SpeechRegion]) -> list[SpeechRegion]:
 
 
 def _assign_mono(words: list[Word], tracks: _Tracks, language: str, rubric: Rubric) -> tuple[list[Word], _Tracks]:
-    """Give each word the speaker of its segment, then decide which speaker is the agent."""
+    """Give each stretch of a mono mix its party: by voice, or by what is said when voices are too alike."""
     segments = tracks.mono_segments or []
-    labelled = [replace(w, speaker="agent" if speakers.label_at(segments, (w.start + w.end) / 2) == 0
-                        else "customer") for w in words]
-    turns = build_turns(labelled, tracks.regions, language)
-    opening = [p for g in rubric.compiled["greeting"].model_dump().get("groups", []) for p in g
-               if isinstance(p, str)] if "greeting" in rubric.compiled else []
-    polite = rubric.phrases_of("polite")
-    as_is = speakers.agent_likelihood(turns, "agent", opening, polite)
-    swapped = speakers.agent_likelihood(turns, "customer", opening, polite)
-    found_by = ("separation (agent = the speaker with the opening script and polite forms, "
-                f"score {max(as_is, swapped):.0f} vs {min(as_is, swapped):.0f})")
-    if swapped > as_is:
-        flip: dict[Speaker, Speaker] = {"agent": "customer", "customer": "agent"}
-        labelled = [replace(w, speaker=flip[w.speaker]) for w in labelled]
-        tracks = replace(tracks, regions={"agent": tracks.regions["customer"], "customer": tracks.regions["agent"]})
-    return labelled, replace(tracks, found_by=found_by)
+    texts = speakers.segment_texts(segments, words, language)
+    by_voice = speakers.roles_by_voice(segments, texts, rubric.phrases_of("agent_role"),
+                                       rubric.phrases_of("customer_role"))
+    roles, found_by = by_voice
+    labelled = [replace(w, speaker=roles[speakers.segment_at(segments, (w.start + w.end) / 2)]) for w in words]
+    regions: dict[Speaker, list[SpeechRegion]] = {"agent": [], "customer": []}
+    for seg, role in zip(segments, roles, strict=True):
+        regions[role].append(SpeechRegion(seg.start, seg.end))
+    return labelled, replace(tracks, regions=regions, found_by=found_by)
 
 
 def _speech_of(sig: np.ndarray, regions: list[SpeechRegion], start: float, end: float) -> np.ndarray:

@@ -15,8 +15,9 @@ import librosa
 import numpy as np
 from sklearn.cluster import KMeans
 
+from qa_engine.asr.text import join_words
 from qa_engine.metrics.pitch import yin
-from qa_engine.types import SAMPLE_RATE, Speaker, SpeechRegion, Turn
+from qa_engine.types import SAMPLE_RATE, Speaker, SpeechRegion, Turn, Word
 
 UNIT_MAX_S = 3.0
 # Two stereo channels this alike are one signal written twice (dual-mono recorders).
@@ -96,6 +97,65 @@ def segments_to_regions(segments: list[Segment]) -> dict[int, list[SpeechRegion]
     for s in segments:
         out[s.label].append(SpeechRegion(s.start, s.end))
     return out
+
+
+def segment_at(segments: list[Segment], t: float) -> int:
+    """Index of the segment holding time t (or the nearest one)."""
+    return min(range(len(segments)),
+               key=lambda i: 0.0 if segments[i].start <= t <= segments[i].end
+               else min(abs(segments[i].start - t), abs(segments[i].end - t)))
+
+
+def segment_texts(segments: list[Segment], words: list[Word], language: str) -> list[str]:
+    texts: list[list[str]] = [[] for _ in segments]
+    for w in words:
+        if segments:
+            texts[segment_at(segments, (w.start + w.end) / 2)].append(w.text)
+    return [join_words(t, language) for t in texts]
+
+
+def role_cues(text: str, agent_cues: list[str], customer_cues: list[str]) -> float:
+    """Positive when a stretch reads like the agent (您, 请问, 为您…), negative like the customer."""
+    low = text.lower()
+    return float(sum(low.count(c.lower()) for c in agent_cues) - sum(low.count(c.lower()) for c in customer_cues))
+
+
+# Voice clusters are trusted when what each stretch says agrees with its cluster's role
+# this often; below it the two voices are too alike to tell apart.
+MIN_VOICE_AGREEMENT = 0.75
+
+
+def roles_by_voice(segments: list[Segment], texts: list[str], agent_cues: list[str],
+                   customer_cues: list[str]) -> tuple[list[Speaker], str]:
+    """Each segment's party, and how it was decided.
+
+    The voice cluster whose words read most like the agent's is the agent. When the
+    words of many stretches contradict their cluster (two similar voices), each stretch
+    is given the party its own words point to, and a stretch without cues stays with
+    the party of the stretch before it (a party's turn often spans several stretches).
+    """
+    cues = [role_cues(t, agent_cues, customer_cues) for t in texts]
+    score = {lab: sum(c for c, s in zip(cues, segments, strict=True) if s.label == lab) for lab in (0, 1)}
+    agent_label = 0 if score[0] >= score[1] else 1
+    voice: list[Speaker] = ["agent" if s.label == agent_label else "customer" for s in segments]
+    judged = [(c, r) for c, r in zip(cues, voice, strict=True) if c != 0]
+    agree = sum(1 for c, r in judged if (c > 0) == (r == "agent")) / len(judged) if judged else 1.0
+    if len(judged) < 4 or agree >= MIN_VOICE_AGREEMENT:
+        return voice, (f"separation by voice (agent = the voice whose words read as the agent's; "
+                       f"{agree:.0%} of stretches with role cues agree)")
+    roles: list[Speaker] = []
+    for i, c in enumerate(cues):
+        if c > 0:
+            roles.append("agent")
+        elif c < 0:
+            roles.append("customer")
+        elif roles:
+            roles.append(roles[-1])
+        else:
+            nxt = next((x for x in cues[i + 1:] if x != 0), 1.0)
+            roles.append("agent" if nxt > 0 else "customer")
+    return roles, (f"separation by words (voices too alike: only {agree:.0%} of stretches agreed with "
+                   "their voice cluster)")
 
 
 def label_at(segments: list[Segment], t: float) -> int:

@@ -159,7 +159,7 @@ def _resolve_refs(value: Any, phrases: dict[str, list[Any]], where: str, seen: t
         if name not in phrases:
             raise RubricError(f"{where}: unknown phrase list {value!r}; defined: {', '.join(sorted(phrases))}")
         if name in seen:
-            raise RubricError(f"{where}: phrase list {value!r} refers to itself ({' -> '.join(seen + (name,))})")
+            raise RubricError(f"{where}: phrase list {value!r} refers to itself ({' -> '.join((*seen, name))})")
         return _resolve_refs(list(phrases[name]), phrases, where, (*seen, name))
     if isinstance(value, list):
         out: list[Any] = []
