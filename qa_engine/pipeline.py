@@ -110,7 +110,8 @@ def analyze(path: str | Path, options: AnalysisOptions | None = None) -> CallAna
                     channels=audio.source_channels, sample_rate=audio.source_rate, codec=audio.codec,
                     agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=resolved.name,
                     timings=timer.timings)
-    return CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard)
+    return CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard,
+                        speech=tracks.regions)
 
 
 def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:

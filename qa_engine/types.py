@@ -60,7 +60,7 @@ class Utterance:
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": round(self.start, 2), "end": round(self.end, 2), "text": self.text,
-                "level_dbfs": _round(self.level_dbfs, 1)}
+                "level_dbfs": _round(self.level_dbfs, 2)}
 
 
 @dataclass
@@ -98,9 +98,10 @@ class Turn:
             "end": round(self.end, 2),
             "text": self.text,
             "units": self.units,
-            "rate_per_min": _round(self.rate_per_min, 1),
-            "level_dbfs": _round(self.level_dbfs, 1),
-            "pitch_spread_st": _round(self.pitch_spread_st, 2),
+            # As precise as the events' values, so a re-score from this JSON finds the same.
+            "rate_per_min": _round(self.rate_per_min, 2),
+            "level_dbfs": _round(self.level_dbfs, 2),
+            "pitch_spread_st": _round(self.pitch_spread_st, 3),
             "pitch_median_hz": _round(self.pitch_median_hz, 1),
             "confidence": round(self.min_confidence, 3),
             "utterances": [u.to_dict() for u in self.utterances],
@@ -264,6 +265,7 @@ class CallAnalysis:
     events: list[Event]
     metrics: CallMetrics
     scorecard: Scorecard
+    speech: dict[Speaker, list[SpeechRegion]] = field(default_factory=dict)  # what the VAD heard, per party
 
     def to_dict(self) -> dict[str, Any]:
         call = self.call.to_dict()
@@ -274,6 +276,9 @@ class CallAnalysis:
             "turns": [t.to_dict() for t in self.turns],
             "events": [e.to_dict() for e in self.events],
             "scorecard": self.scorecard.to_dict(),
+            # Kept so a call can be re-scored under another rubric without the audio (qa_engine.rescore).
+            "speech": {spk: [[round(r.start, 3), round(r.end, 3)] for r in regions]
+                       for spk, regions in self.speech.items()},
         }
 
 

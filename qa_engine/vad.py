@@ -57,8 +57,10 @@ def _active_spans(samples: np.ndarray) -> list[tuple[int, int]]:
         return [(0, samples.size)]
     frames = samples[: n * GATE_FRAME].reshape(n, GATE_FRAME).astype(np.float64)
     db = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
-    floor = float(np.percentile(db, 10))
-    active = np.flatnonzero(db > floor + GATE_OVER_FLOOR_DB)
+    floor, loud = float(np.percentile(db, 10)), float(np.percentile(db, 90))
+    # A recording with no quiet stretch (speech throughout, a compressed clip) has its 10th
+    # percentile inside the speech: the gate then opens 20 dB under its loud parts.
+    active = np.flatnonzero(db > min(floor + GATE_OVER_FLOOR_DB, loud - 20.0))
     if active.size == 0:
         return []
     pad = int(GATE_PAD_S * SAMPLE_RATE / GATE_FRAME)

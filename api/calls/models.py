@@ -83,6 +83,8 @@ class Result(Base):
     turns: Mapped[list[Any]] = mapped_column(JSON)
     events: Mapped[list[Any]] = mapped_column(JSON)
     scorecard: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Speech regions per party: with the turns, what a re-score needs instead of the audio.
+    speech: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     analysis_s: Mapped[float] = mapped_column(Float)
     worker_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -22,12 +22,12 @@ from api.config import Settings
 from api.database.core import utcnow
 from api.jobs.service import summary_fields
 from api.problems import Problem
-from api.rescore import rescore_scorecard
 from api.rubrics import service as rubrics
 from api.storage import AudioStore, TooLarge, sniff
 from api.webhooks.models import Delivery  # noqa: F401  (cascade target)
 from qa_engine import AudioError
 from qa_engine.audio import decode
+from qa_engine.rescore import rescore as rescore_analysis
 
 log = logging.getLogger("api.calls")
 READ_ALL = ("inspector", "supervisor", "admin")
@@ -233,7 +233,9 @@ def delete_call(session: Session, store: AudioStore, call: Call) -> None:
 def rescore(session: Session, settings: Settings, call: Call, ref: str) -> dict[str, Any]:
     res = result_for(session, call)
     resolved = rubrics.resolve(session, settings.rubric_dir, ref)
-    card = rescore_scorecard(resolved.rubric, res.call_info, res.metrics, res.turns)
+    stored = {"call": res.call_info, "metrics": res.metrics, "turns": res.turns, "speech": res.speech}
+    scorecard, events = rescore_analysis(stored, resolved.rubric)
+    card: dict[str, Any] = {"scorecard": scorecard.to_dict(), "events": [e.to_dict() for e in events]}
     if resolved.rubric.language != (res.call_info.get("language") or resolved.rubric.language):
         log.info("rescoring %s (%s) with a %s rubric", call.id, res.call_info.get("language"),
                  resolved.rubric.language)

@@ -170,7 +170,7 @@ def process(settings: Settings, db: Database, store: AudioStore, call_id: str, w
     with db.session() as s:
         s.add(Result(call_id=call_id, call_info=result["call"], metrics=result["metrics"],
                      turns=result["turns"], events=result["events"], scorecard=result["scorecard"],
-                     analysis_s=elapsed, worker_id=worker_id))
+                     speech=result.get("speech"), analysis_s=elapsed, worker_id=worker_id))
         if not _finish(s, call_id, worker_id, "done", None, None, duration_s=length,
                        **summary_fields(result["scorecard"])):
             return Outcome("skipped", "lease lost to another worker")

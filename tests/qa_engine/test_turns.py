@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from conftest import overlap_s
 
 from qa_engine.turns import build_turns, transcript_text

@@ -130,6 +130,7 @@ def upgrade() -> None:
     sa.Column('turns', sa.JSON(), nullable=False),
     sa.Column('events', sa.JSON(), nullable=False),
     sa.Column('scorecard', sa.JSON(), nullable=False),
+    sa.Column('speech', sa.JSON(), nullable=True),
     sa.Column('analysis_s', sa.Float(), nullable=False),
     sa.Column('worker_id', sa.String(length=100), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
