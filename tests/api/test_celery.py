@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REDIS_URL, ROOT, Server, submit, wait_done
+from tests.api.conftest import REDIS_URL, ROOT, Server, submit, wait_done
 
 
 def test_celery_worker_analyses(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Server, submit, wait_done
 from sqlalchemy import create_engine, text
+
+from tests.api.conftest import FIXTURES, Server, submit, wait_done
 
 
 @pytest.fixture

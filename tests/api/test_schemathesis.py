@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Server
+from tests.api.conftest import Server
 
 
 def test_no_server_errors(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REAL, call_labels
-from test_pipeline import check_expectations
+
+from tests.conftest import REAL, call_labels
+from tests.qa_engine.test_pipeline import check_expectations
 
 QA = [sys.executable, "-m", "qa_engine.cli"]
 

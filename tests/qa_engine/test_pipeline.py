@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import overlap_s
+
+from tests.conftest import overlap_s
 
 CALLS = ["zh_interrupting_agent", "zh_loud_and_quiet", "zh_fast_talker", "zh_mono_good"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import overlap_s
 
 from qa_engine.speakers import channel_of, is_dual_mono
+from tests.conftest import overlap_s
 
 
 def test_channel_of_reads_metadata():

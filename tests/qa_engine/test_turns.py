@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import overlap_s
-
 from qa_engine.turns import build_turns, transcript_text
 from qa_engine.types import SpeechRegion, Word
+from tests.conftest import overlap_s
 
 
 def _words(speaker: str, text: str, start: float, end: float) -> list[Word]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import overlap_s
 
 from qa_engine.metrics.loudness import FLOOR_DBFS, dbfs, segment_level
 from qa_engine.types import SAMPLE_RATE
+from tests.conftest import overlap_s
 
 
 def test_reference_levels():

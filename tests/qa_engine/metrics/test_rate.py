@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import overlap_s
 
 from qa_engine.metrics.rate import spoken_units, turn_rate
 from qa_engine.types import Turn
+from tests.conftest import overlap_s
 
 
 def test_numbers_count_as_the_syllables_spoken():
