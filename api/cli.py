@@ -58,6 +58,62 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from api.config import Settings
+    from api.database.core import Database
+    from api.review.service import create_user
+
+    password = os.environ.get("QA_USER_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    db = Database(Settings())
+    db.migrate()
+    with db.session() as s:
+        try:
+            user = create_user(s, args.username, password, args.role, args.agent_id)
+        except ValueError as exc:
+            print(f"qa-engine: error: {exc}", file=sys.stderr)
+            return 2
+    print(f"created {user.role} user {user.username} (id {user.id})", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from api.config import Settings
+    from api.database.core import Database
+    from api.review import reports
+    from api.review.config import ReviewSettings
+
+    try:
+        day = date.fromisoformat(args.day)
+    except ValueError:
+        print(f"qa-engine: error: --day must be YYYY-MM-DD, not {args.day!r}", file=sys.stderr)
+        return 2
+    db = Database(Settings())
+    db.migrate()
+    with db.session() as s:
+        report = reports.daily(s, day, period=args.period, tz=ReviewSettings().report_tz)
+    if args.format == "xlsx":
+        if not args.out:
+            print("qa-engine: error: --format xlsx needs --out FILE", file=sys.stderr)
+            return 2
+        with open(args.out, "wb") as fh:
+            fh.write(reports.to_xlsx(report))
+        return 0
+    import json
+
+    text = reports.to_csv(report) if args.format == "csv" else json.dumps(report, ensure_ascii=False, indent=2)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        print(text)
+    return 0
+
+
 def register(subparsers: Any) -> dict[str, Any]:
     """Add serve / worker / keys to a `qa-engine` subparsers object; returns {command: function}."""
     s = subparsers.add_parser("serve", help="run the REST service (API + in-process workers, SQLite by default)")
@@ -75,7 +131,18 @@ def register(subparsers: Any) -> dict[str, Any]:
     kc = ksub.add_parser("create", help="create an API key and print it (shown once)")
     kc.add_argument("--role", required=True, choices=["client", "inspector", "supervisor", "admin"])
     kc.add_argument("--name", default="")
-    return {"serve": cmd_serve, "worker": cmd_worker, "keys": cmd_keys}
+    u = subparsers.add_parser("users", help="manage web UI users")
+    usub = u.add_subparsers(dest="users_command", required=True)
+    uc = usub.add_parser("create", help="create a web UI user (password from QA_USER_PASSWORD or a prompt)")
+    uc.add_argument("--username", required=True)
+    uc.add_argument("--role", required=True, choices=["inspector", "supervisor", "admin", "agent"])
+    uc.add_argument("--agent-id", default=None, help="for agents: the agent_id in the calls' metadata")
+    r = subparsers.add_parser("report", help="the daily scorecard report per agent and team")
+    r.add_argument("--day", required=True, help="YYYY-MM-DD (UTC)")
+    r.add_argument("--period", choices=["day", "week", "month"], default="day", help="the day's week or month")
+    r.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
+    r.add_argument("--out", default="", help="write to this file (needed for xlsx)")
+    return {"serve": cmd_serve, "worker": cmd_worker, "keys": cmd_keys, "users": cmd_users, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,8 @@ from api.ops.metrics import Metrics
 from api.ops.views import router as ops_router
 from api.problems import install as install_problems
 from api.problems import problem_response
+from api.review.views import api_router as reports_router
+from api.review.views import router as ui_router
 from api.rubrics.views import router as rubrics_router
 from api.storage import AudioStore
 from api.webhooks.views import router as webhooks_router
@@ -80,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 {"name": "rubrics"}, {"name": "webhooks"}, {"name": "access"},
                                 {"name": "operations"}])
     install_problems(app)
-    for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router):
+    for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_router, ui_router):
         app.include_router(r)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     return app

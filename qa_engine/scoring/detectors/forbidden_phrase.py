@@ -20,7 +20,11 @@ def forbidden_phrase(ctx: CallContext, p: ForbiddenPhraseParams) -> Finding:
     matcher = PhraseMatcher(specs_from(as_items(p.phrases)), ctx.language, p.fuzzy, p.max_gap)
     events = []
     for turn in ctx.of("agent"):
-        for m in matcher.find(turn):
+        matches = matcher.find(turn)
+        # "not my problem" inside "that's not my problem" is one violation, reported as the longer phrase.
+        matches = [m for m in matches if not any(o is not m and o.start <= m.start and m.end <= o.end
+                                                 and len(o.phrase) > len(m.phrase) for o in matches)]
+        for m in matches:
             events.append(Event("forbidden_phrase", m.start, m.end, "agent", text=m.quote, phrase=m.phrase,
                                 detail=f"{m.how} match in: {turn.text}", confidence=m.confidence))
     detail = "; ".join(f"{e.phrase} @ {e.start:.1f}s" for e in events) or "no forbidden phrase"
