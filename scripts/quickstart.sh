@@ -10,5 +10,6 @@ python -m pip install -q -e .
 qa-engine analyze "${1:-tests/fixtures/calls/zh_ulaw_forbidden.ulaw.wav}"
 echo
 echo "Starting the service; API docs at http://127.0.0.1:${QA_PORT:-8000}/docs (Ctrl-C stops it)."
-echo "Create an API key in another shell: . .venv/bin/activate && qa-engine keys create --role client"
+echo "In another shell (. .venv/bin/activate): 'qa-engine keys create --role client' makes an API key;"
+echo "'qa-engine users create --username U --role inspector' a log-in for the web UI at http://127.0.0.1:${QA_PORT:-8000}/"
 exec qa-engine serve --host "${QA_HOST:-127.0.0.1}" --port "${QA_PORT:-8000}"
