@@ -17,7 +17,7 @@ from sklearn.cluster import KMeans
 
 from qa_engine.asr.text import join_words
 from qa_engine.metrics.pitch import yin
-from qa_engine.types import SAMPLE_RATE, Speaker, SpeechRegion, Turn, Word
+from qa_engine.types import SAMPLE_RATE, Speaker, SpeechRegion, Word
 
 UNIT_MAX_S = 3.0
 # Two stereo channels this alike are one signal written twice (dual-mono recorders).
@@ -156,23 +156,3 @@ def roles_by_voice(segments: list[Segment], texts: list[str], agent_cues: list[s
             roles.append("agent" if nxt > 0 else "customer")
     return roles, (f"separation by words (voices too alike: only {agree:.0%} of stretches agreed with "
                    "their voice cluster)")
-
-
-def label_at(segments: list[Segment], t: float) -> int:
-    best = min(segments, key=lambda s: 0.0 if s.start <= t <= s.end else min(abs(s.start - t), abs(s.end - t)))
-    return best.label
-
-
-def agent_likelihood(turns: list[Turn], speaker: Speaker, opening: list[str], polite: list[str]) -> float:
-    """How much `speaker` sounds like the agent: opening script, polite agent phrases, answering first."""
-    own = [t for t in turns if t.speaker == speaker]
-    if not own:
-        return -1.0
-    score = 0.0
-    first_text = " ".join(t.text.lower() for t in own[:2])
-    score += 3.0 * sum(1 for p in opening if p.lower() in first_text)
-    all_text = " ".join(t.text.lower() for t in own)
-    score += min(5.0, float(sum(all_text.count(p.lower()) for p in polite)))
-    if turns and turns[0].speaker == speaker:
-        score += 1.0
-    return score

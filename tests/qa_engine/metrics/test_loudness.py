@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa_engine.metrics.loudness import FLOOR_DBFS, dbfs, segment_level
+from qa_engine.metrics.loudness import FLOOR_DBFS, dbfs
 from qa_engine.types import SAMPLE_RATE
 from tests.conftest import overlap_s
 
@@ -16,13 +16,6 @@ def test_reference_levels():
     assert dbfs(0.1 * np.sign(np.sin(2 * np.pi * 440 * t))) == pytest.approx(-20.0, abs=0.05)
     assert dbfs(np.zeros(100)) == FLOOR_DBFS
     assert dbfs(np.zeros(0)) == FLOOR_DBFS
-
-
-def test_segment_level_measures_only_the_segment():
-    sig = np.zeros(SAMPLE_RATE * 2, dtype=np.float32)
-    sig[SAMPLE_RATE:] = 0.5
-    assert segment_level(sig, 1.0, 2.0) == pytest.approx(-6.02, abs=0.05)
-    assert segment_level(sig, 0.0, 1.0) == FLOOR_DBFS
 
 
 @pytest.mark.parametrize("call_id", ["zh_loud_and_quiet", "zh_interrupting_agent"])
