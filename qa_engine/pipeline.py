@@ -12,10 +12,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from faster_whisper import WhisperModel
 
 from qa_engine import speakers
-from qa_engine.asr.transcribe import AsrOptions, chunks_of, detect_language, load_model, pack_speech, transcribe_chunks
-from qa_engine.audio import DEFAULT_MAX_DURATION_S, decode
+from qa_engine.asr.transcribe import (
+    AsrOptions,
+    SpeechChunk,
+    chunks_of,
+    detect_language,
+    load_model,
+    pack_speech,
+    transcribe_chunks,
+)
+from qa_engine.audio import DEFAULT_MAX_DURATION_S, DecodedAudio, decode
 from qa_engine.errors import AudioError
 from qa_engine.metrics.loudness import dbfs
 from qa_engine.metrics.pitch import pitch_stats
@@ -25,7 +34,17 @@ from qa_engine.scoring.detectors import CallContext
 from qa_engine.scoring.rubric import Rubric, default_for, load
 from qa_engine.scoring.scorecard import build_scorecard
 from qa_engine.turns import build_turns
-from qa_engine.types import SAMPLE_RATE, CallAnalysis, CallInfo, Speaker, SpeechRegion, Turn, Word
+from qa_engine.types import (
+    SAMPLE_RATE,
+    CallAnalysis,
+    CallInfo,
+    Event,
+    Scorecard,
+    Speaker,
+    SpeechRegion,
+    Turn,
+    Word,
+)
 from qa_engine.vad import VadSettings, clip, speech_regions
 
 
@@ -67,9 +86,43 @@ class _Tracks:
     mono_segments: list[speakers.Segment] | None = None
 
 
+@dataclass
+class PreparedCall:
+    """A call through the front end (decode, parties, VAD, language): ready for the ASR."""
+
+    path: Path
+    options: AnalysisOptions
+    audio: DecodedAudio
+    tracks: _Tracks
+    language: str
+    language_source: str
+    rubric: Rubric
+    asr: AsrOptions  # the call's decoding options (hotwords from its rubric, where it asks for them)
+    model_name: str
+    timer: _Timer
+
+    def asr_input(self) -> tuple[dict[Speaker, np.ndarray], list[SpeechChunk]]:
+        """The signals and speech chunks the ASR decodes."""
+        if self.tracks.mono_segments is not None:
+            # One signal: decode it as one, in longer stretches (speakers are assigned afterwards).
+            regions = sorted(self.tracks.regions["agent"] + self.tracks.regions["customer"], key=lambda r: r.start)
+            return self.tracks.signal, chunks_of({"agent": _merge_adjacent(regions)})
+        return self.tracks.signal, chunks_of(self.tracks.regions)
+
+
 def analyze(path: str | Path, options: AnalysisOptions | None = None) -> CallAnalysis:
-    """One recorded call in; transcript, findings and the filled scorecard out."""
+    """One recorded call in; transcript, findings and the filled scorecard out (one call, sequential ASR)."""
     opts = options or AnalysisOptions()
+    model, resolved = load_model(opts.asr)
+    call = prepare(path, opts, model, resolved.name)
+    with call.timer.stage("asr"):
+        signals, chunks = call.asr_input()
+        words = transcribe_chunks(model, signals, chunks, call.language, call.asr)
+    return finish(call, words)
+
+
+def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_name: str) -> PreparedCall:
+    """Decode -> channels/speakers -> VAD -> language and rubric: all CPU work before the ASR."""
     timer = _Timer()
     with timer.stage("decode"):
         audio = decode(path, opts.max_duration_s)
@@ -77,41 +130,50 @@ def analyze(path: str | Path, options: AnalysisOptions | None = None) -> CallAna
         tracks = _split_parties(audio.channels, opts)
     if not any(tracks.regions.values()):
         raise AudioError(f"{Path(path).name}: no speech found in the recording (only silence or noise)")
-    with timer.stage("asr"):
-        model, resolved = load_model(opts.asr)
+    with timer.stage("language"):
         language, lang_source = _language(model, tracks, opts)
         rubric = _rubric(opts, language)
-        asr_opts = _with_hotwords(opts.asr, rubric)
-        words = _transcribe(model, tracks, language, asr_opts)
+    return PreparedCall(Path(path), opts, audio, tracks, language, lang_source, rubric,
+                        _with_hotwords(opts.asr, rubric), model_name, timer)
+
+
+def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
+    """Turns -> metrics -> detectors -> scorecard, from the call's words."""
+    timer, tracks, language, rubric, opts = call.timer, call.tracks, call.language, call.rubric, call.options
     with timer.stage("turns"):
         if tracks.mono_segments is not None:
             words, tracks = _assign_mono(words, tracks, language, rubric)
         turns = build_turns(words, tracks.regions, language)
     with timer.stage("metrics"):
         _measure(turns, tracks, language)
-        metrics = call_metrics(audio.duration, tracks.regions, turns, opts.connect_offset_s)
+        metrics = call_metrics(call.audio.duration, tracks.regions, turns, opts.connect_offset_s)
     with timer.stage("detectors"):
         ctx = CallContext(language=language, turns=turns, regions=tracks.regions, metrics=metrics,
-                          length_s=audio.duration)
+                          length_s=call.audio.duration)
         scorecard, events = build_scorecard(rubric, ctx)
     if opts.redact_pii:
-        from qa_engine.scoring.detectors.pii import redact_text
-
-        for t in turns:
-            t.text = redact_text(t.text)
-            t.words = []
-        for e in events:
-            if e.text:
-                e.text = redact_text(e.text)
-        for item in scorecard.items:
-            for ev in item.evidence:
-                ev.text = redact_text(ev.text)
-    info = CallInfo(length_s=audio.duration, language=language, language_source=lang_source,
+        _redact(turns, events, scorecard)
+    audio = call.audio
+    info = CallInfo(length_s=audio.duration, language=language, language_source=call.language_source,
                     channels=audio.source_channels, sample_rate=audio.source_rate, codec=audio.codec,
-                    agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=resolved.name,
+                    agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=call.model_name,
                     timings=timer.timings)
     return CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard,
                         speech=tracks.regions)
+
+
+def _redact(turns: list[Turn], events: list[Event], scorecard: Scorecard) -> None:
+    from qa_engine.scoring.detectors.pii import redact_text
+
+    for t in turns:
+        t.text = redact_text(t.text)
+        t.words = []
+    for e in events:
+        if e.text:
+            e.text = redact_text(e.text)
+    for item in scorecard.items:
+        for ev in item.evidence:
+            ev.text = redact_text(ev.text)
 
 
 def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:
@@ -154,14 +216,6 @@ def _with_hotwords(asr: AsrOptions, rubric: Rubric) -> AsrOptions:
     if asr.hotwords or not rubric.hotwords:
         return asr
     return replace(asr, hotwords=tuple(rubric.hotword_phrases()))
-
-
-def _transcribe(model, tracks: _Tracks, language: str, asr: AsrOptions) -> list[Word]:
-    if tracks.mono_segments is not None:
-        # One signal: decode it as one, in longer stretches (speakers are assigned afterwards).
-        regions = sorted(tracks.regions["agent"] + tracks.regions["customer"], key=lambda r: r.start)
-        return transcribe_chunks(model, tracks.signal, chunks_of({"agent": _merge_adjacent(regions)}), language, asr)
-    return transcribe_chunks(model, tracks.signal, chunks_of(tracks.regions), language, asr)
 
 
 def _merge_adjacent(regions: list[SpeechRegion]) -> list[SpeechRegion]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from faster_whisper import WhisperModel
-from faster_whisper.transcribe import Segment
 from faster_whisper.vad import SpeechTimestampsMap
 
 from qa_engine.asr.models import ResolvedModel, resolve
@@ -137,6 +137,16 @@ def detect_language(model: WhisperModel, speech: np.ndarray) -> str:
     return max(ranked, key=lambda k: ranked[k])
 
 
+def usable_chunks(signals: dict[Speaker, np.ndarray], chunks: list[SpeechChunk]) -> list[SpeechChunk]:
+    """Chunks clipped to their party's signal, empty ones dropped (padding may run past the end)."""
+    out = []
+    for c in chunks:
+        end = min(c.end, len(signals[c.speaker]) / SAMPLE_RATE)
+        if end - c.start >= 1 / SAMPLE_RATE:
+            out.append(SpeechChunk(c.speaker, c.start, end))
+    return out
+
+
 def transcribe_chunks(
     model: WhisperModel,
     signals: dict[Speaker, np.ndarray],
@@ -144,8 +154,8 @@ def transcribe_chunks(
     language: str,
     options: AsrOptions,
 ) -> list[Word]:
-    """Words of every chunk, each with its party and its time in the recording."""
-    chunks = [c for c in chunks if c.end > c.start]
+    """Words of every chunk, each with its party and its time in the recording (one call, sequential)."""
+    chunks = usable_chunks(signals, chunks)
     speech, spans = pack_speech(signals, chunks)
     if speech.size < SAMPLE_RATE // 10:
         return []
@@ -157,26 +167,37 @@ def transcribe_chunks(
         vad_filter=False,
         condition_on_previous_text=options.condition_on_previous_text,
         initial_prompt=options.initial_prompt.get(language),
-        hotwords=("，" if language == "zh" else ", ").join(options.hotwords) or None,
+        hotwords=hotword_prompt(options, language),
     )
+    packed = [w for seg in segments for w in words_of((seg.words or []), language)]
+    return route_words(packed, spans, [c.speaker for c in chunks])
+
+
+def hotword_prompt(options: AsrOptions, language: str) -> str | None:
+    return ("，" if language == "zh" else ", ").join(options.hotwords) or None
+
+
+def route_words(packed: list[Word], spans: list[dict[str, int]], speakers: list[Speaker]) -> list[Word]:
+    """Words timed on a packed stream, moved back onto the recording's clock and given their party."""
     clock = SpeechTimestampsMap(spans, SAMPLE_RATE)
     words: list[Word] = []
-    for seg in segments:
-        for w in _words(seg, language):
-            # The word's middle says which chunk (hence which party) it came from.
-            idx = clock.get_chunk_index((w.start + w.end) / 2)
-            words.append(Word(text=w.text, start=clock.get_original_time(w.start, idx),
-                              end=clock.get_original_time(w.end, idx), probability=w.probability,
-                              speaker=chunks[idx].speaker))
+    for w in packed:
+        # The word's middle says which chunk (hence which party) it came from.
+        idx = clock.get_chunk_index((w.start + w.end) / 2)
+        words.append(Word(text=w.text, start=clock.get_original_time(w.start, idx),
+                          end=clock.get_original_time(w.end, idx), probability=w.probability,
+                          speaker=speakers[idx]))
     return words
 
 
-def _words(seg: Segment, language: str) -> list[Word]:
-    """A segment's words, Chinese in simplified characters; times still on the packed clock."""
-    words = [w for w in (seg.words or []) if w.word.strip()]
-    texts = _simplified_per_word([w.word for w in words]) if language == "zh" else [w.word for w in words]
-    return [Word(text=t, start=float(w.start), end=float(w.end), probability=float(w.probability), speaker="agent")
-            for w, t in zip(words, texts, strict=True)]
+def words_of(raw: list[Any], language: str) -> list[Word]:
+    """faster-whisper's words (objects or dicts), Chinese in simplified characters; times still packed."""
+    items = [(w["word"], w["start"], w["end"], w["probability"]) if isinstance(w, dict)
+             else (w.word, w.start, w.end, w.probability) for w in raw]
+    items = [it for it in items if it[0].strip()]
+    texts = _simplified_per_word([it[0] for it in items]) if language == "zh" else [it[0] for it in items]
+    return [Word(text=t, start=float(st), end=float(en), probability=float(pr), speaker="agent")
+            for (_, st, en, pr), t in zip(items, texts, strict=True)]
 
 
 def _simplified_per_word(texts: list[str]) -> list[str]:

@@ -1,0 +1,359 @@
+"""Cross-call batching: speech windows from many calls decoded together, words routed home.
+
+One call at a time leaves the ASR model mostly idle: a 4-minute call has only a
+handful of 30 s windows, decoded one after the other. Here every call's speech is
+cut into windows of at most 30 s (each window packs whole VAD chunks, like the
+sequential path's packed stream), the windows of all calls in flight wait in one
+queue, and the scheduler decodes them in batches. Each window carries the map from
+its packed samples back to the recording and to the party who spoke, so words come
+back to their own call, party and time whatever they were batched with.
+
+The decoding is faster-whisper's own batched step (`BatchedInferencePipeline.forward`:
+encoder, beam search without timestamp tokens, word alignment). It has no temperature
+fallback; a window whose result looks like a failure by the sequential path's own
+tests (repetition, low log-probability) is decoded again alone, the sequential way,
+so a runaway in one window never reaches a scorecard.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+
+from qa_engine.asr.transcribe import (
+    AsrOptions,
+    SpeechChunk,
+    hotword_prompt,
+    pack_speech,
+    route_words,
+    usable_chunks,
+    words_of,
+)
+from qa_engine.errors import ModelError
+from qa_engine.types import SAMPLE_RATE, Speaker, Word
+
+log = logging.getLogger("qa_engine.asr")
+
+WINDOW_S = 30.0  # Whisper's encoder sees exactly 30 s
+# The sequential decoder's own failure tests (faster-whisper's defaults).
+COMPRESSION_RATIO_MAX = 2.4
+LOG_PROB_MIN = -1.0
+NO_SPEECH_MIN = 0.6
+
+
+@dataclass
+class Window:
+    """Up to 30 s of one call's speech, packed; one item of a batch."""
+
+    chunks: list[SpeechChunk]  # what is packed, in order, with each piece's party
+    audio: np.ndarray
+    spans: list[dict[str, int]]  # where each packed piece sits in the recording, in samples
+    features: np.ndarray | None = None  # log-mel of `audio`, padded to one 30 s window
+
+    @property
+    def duration(self) -> float:
+        return self.audio.size / SAMPLE_RATE
+
+
+def plan_windows(signals: dict[Speaker, np.ndarray], chunks: list[SpeechChunk],
+                 max_s: float = WINDOW_S) -> list[Window]:
+    """A call's speech chunks, in time order, grouped into packed windows of at most `max_s`."""
+    pieces: list[SpeechChunk] = []
+    for c in usable_chunks(signals, chunks):
+        pieces += _split_long(c, signals[c.speaker], max_s)
+    groups: list[list[SpeechChunk]] = []
+    length = 0.0
+    for c in pieces:
+        d = c.end - c.start
+        if not groups or length + d > max_s:
+            groups.append([])
+            length = 0.0
+        groups[-1].append(c)
+        length += d
+    windows = []
+    for g in groups:
+        audio, spans = pack_speech(signals, g)
+        windows.append(Window(g, audio, spans))
+    return windows
+
+
+def _split_long(c: SpeechChunk, signal: np.ndarray, max_s: float) -> list[SpeechChunk]:
+    """A chunk longer than one window, cut where it is quietest near equal cut points.
+
+    The VAD caps regions under 30 s, but a mono mix decodes merged regions, and a cut
+    in the middle of a word would lose it.
+    """
+    length = c.end - c.start
+    if length <= max_s:
+        return [c]
+    search = 1.5
+    parts = math.ceil(length / (max_s - 2 * search))
+    cuts = [c.start]
+    for k in range(1, parts):
+        cuts.append(_quietest(signal, c.start + k * length / parts - search, c.start + k * length / parts + search))
+    cuts.append(c.end)
+    return [SpeechChunk(c.speaker, a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def _quietest(signal: np.ndarray, start: float, end: float, frame_s: float = 0.03) -> float:
+    a, b = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    n = int(frame_s * SAMPLE_RATE)
+    seg = signal[a:b]
+    if seg.size < n:
+        return (start + end) / 2
+    frames = seg[: seg.size // n * n].reshape(-1, n)
+    k = int(np.argmin(np.mean(frames.astype(np.float64) ** 2, axis=1)))
+    return (a + k * n + n // 2) / SAMPLE_RATE
+
+
+def add_features(model: WhisperModel, windows: list[Window]) -> None:
+    """Log-mel per window, on the CPU, before the window joins the queue (not on the ASR's path)."""
+    for w in windows:
+        w.features = pad_or_trim(model.feature_extractor(w.audio)[..., :-1])
+
+
+def decode_batch(model: WhisperModel, windows: list[Window], language: str, options: AsrOptions,
+                 stats: BatchStats | None = None) -> list[list[Word]]:
+    """Words of each window, on its call's clock, with their parties; one batched pass."""
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    features = np.stack([w.features if w.features is not None else
+                         pad_or_trim(model.feature_extractor(w.audio)[..., :-1]) for w in windows])
+    meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in windows]
+    outputs = BatchedInferencePipeline(model).forward(features, tokenizer, meta,
+                                                      _transcription_options(tokenizer, options, language))
+    results: list[list[Word]] = []
+    for w, subsegments in zip(windows, outputs, strict=True):
+        verdict = _verdict(subsegments)
+        if verdict == "silence":
+            results.append([])
+            continue
+        if verdict == "retry":
+            # Decoded again alone, with the sequential path's temperature fallback.
+            if stats is not None:
+                stats.fallbacks += 1
+            results.append(_alone(model, w, language, options))
+            continue
+        packed = [word for sub in subsegments for word in words_of(sub.get("words") or [], language)]
+        results.append(route_words(packed, w.spans, [c.speaker for c in w.chunks]))
+    return results
+
+
+def _verdict(subsegments: list[dict]) -> str:
+    if not subsegments:
+        return "ok"
+    first = subsegments[0]  # one decode per window: the scores are the window's
+    logprob, no_speech = float(first["avg_logprob"]), float(first["no_speech_prob"])
+    if no_speech > NO_SPEECH_MIN and logprob < LOG_PROB_MIN:
+        return "silence"
+    ratio = max(float(s["compression_ratio"]) for s in subsegments)
+    if ratio > COMPRESSION_RATIO_MAX or logprob < LOG_PROB_MIN:
+        return "retry"
+    return "ok"
+
+
+def _alone(model: WhisperModel, w: Window, language: str, options: AsrOptions) -> list[Word]:
+    """The window decoded alone, sequentially (temperature fallback), mapped to the recording."""
+    segments, _ = model.transcribe(w.audio, language=language, beam_size=options.beam_size, word_timestamps=True,
+                                   vad_filter=False, condition_on_previous_text=False,
+                                   initial_prompt=options.initial_prompt.get(language),
+                                   hotwords=hotword_prompt(options, language))
+    packed = [word for seg in segments for word in words_of(seg.words or [], language)]
+    return route_words(packed, w.spans, [c.speaker for c in w.chunks])
+
+
+def _transcription_options(tokenizer: Tokenizer, options: AsrOptions, language: str) -> TranscriptionOptions:
+    """faster-whisper's defaults for its batched pipeline, with this project's decoding options."""
+    return TranscriptionOptions(
+        beam_size=options.beam_size, best_of=5, patience=1.0, length_penalty=1.0, repetition_penalty=1.0,
+        no_repeat_ngram_size=0, log_prob_threshold=LOG_PROB_MIN, no_speech_threshold=NO_SPEECH_MIN,
+        compression_ratio_threshold=COMPRESSION_RATIO_MAX, condition_on_previous_text=False,
+        prompt_reset_on_temperature=0.5, temperatures=[0.0], initial_prompt=options.initial_prompt.get(language),
+        prefix=None, suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        without_timestamps=True, max_initial_timestamp=1.0, word_timestamps=True,
+        prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、", multilingual=False,
+        max_new_tokens=None, clip_timestamps="0", hallucination_silence_threshold=None,
+        hotwords=hotword_prompt(options, language),
+    )
+
+
+@dataclass
+class BatchStats:
+    """What the scheduler did: for benchmarks and /metrics."""
+
+    batches: int = 0
+    windows: int = 0
+    window_audio_s: float = 0.0
+    fallbacks: int = 0  # windows decoded again alone
+    failed_windows: int = 0
+    asr_busy_s: float = 0.0  # time spent decoding (the ASR's critical path)
+
+    @property
+    def mean_batch(self) -> float:
+        return self.windows / self.batches if self.batches else 0.0
+
+
+class _Ticket:
+    """One call's windows on their way through the queue."""
+
+    def __init__(self, n: int) -> None:
+        self.words: list[list[Word] | None] = [None] * n
+        self.left = n
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        if n == 0:
+            self.done.set()
+
+    def deliver(self, index: int, words: list[Word]) -> None:
+        self.words[index] = words
+        self.left -= 1
+        if self.left == 0:
+            self.done.set()
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self.left -= 1
+        if self.left == 0:
+            self.done.set()
+
+    def result(self) -> list[Word]:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return sorted((w for ws in self.words for w in (ws or [])), key=lambda w: (w.start, w.end))
+
+
+@dataclass
+class _Item:
+    ticket: _Ticket
+    index: int
+    window: Window
+    options: AsrOptions
+    language: str
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class BatchScheduler:
+    """Windows from any number of calls (threads) in, batches to the model, words back to each call.
+
+    A batch goes to the model when it is full, when no caller is still preparing a
+    call (nothing more will come soon), or when its oldest window has waited
+    `max_wait_s`. Windows of different languages or decoding options never share a
+    batch: the prompt is per batch.
+    """
+
+    def __init__(self, model: WhisperModel, batch_size: int = 8, max_wait_s: float = 0.2) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.model = model
+        self.batch_size = batch_size
+        self.max_wait_s = max_wait_s
+        self.stats = BatchStats()
+        self._cv = threading.Condition()
+        self._queues: dict[tuple, deque[_Item]] = {}
+        self._producers = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="asr-batches", daemon=True)
+        self._thread.start()
+
+    @contextmanager
+    def producing(self) -> Iterator[None]:
+        """Around a caller's front end: while anyone is in here, a partial batch may wait for them."""
+        with self._cv:
+            self._producers += 1
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._producers -= 1
+                self._cv.notify_all()
+
+    def transcribe(self, windows: list[Window], language: str, options: AsrOptions) -> list[Word]:
+        """Blocks until every window of this call is decoded; the call's words in time order."""
+        ticket = _Ticket(len(windows))
+        key = (language, options.beam_size, hotword_prompt(options, language), options.initial_prompt.get(language))
+        with self._cv:
+            if self._closed:
+                raise ModelError("the ASR scheduler is shut down")
+            queue = self._queues.setdefault(key, deque())
+            queue.extend(_Item(ticket, i, w, options, language) for i, w in enumerate(windows))
+            self._cv.notify_all()
+        return ticket.result()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        self._thread.join(timeout=60)
+
+    # ------------------------------------------------------------ the loop
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                batch = self._next_batch()
+                while batch is None:
+                    if self._closed and not any(self._queues.values()):
+                        return
+                    self._cv.wait(timeout=self._wait_s())
+                    batch = self._next_batch()
+            self._run(batch)
+
+    def _next_batch(self) -> list[_Item] | None:
+        waiting = [(k, q) for k, q in self._queues.items() if q]
+        if not waiting:
+            return None
+        full = [k for k, q in waiting if len(q) >= self.batch_size]
+        if full:
+            key = full[0]
+        else:
+            key, oldest = min(((k, q[0].queued_at) for k, q in waiting), key=lambda kv: kv[1])
+            idle = self._producers == 0 or self._closed
+            if not idle and time.monotonic() - oldest < self.max_wait_s:
+                return None
+        q = self._queues[key]
+        return [q.popleft() for _ in range(min(self.batch_size, len(q)))]
+
+    def _wait_s(self) -> float | None:
+        heads = [q[0].queued_at for q in self._queues.values() if q]
+        if not heads:
+            return None
+        return max(0.005, self.max_wait_s - (time.monotonic() - min(heads)))
+
+    def _run(self, batch: list[_Item]) -> None:
+        language = batch[0].language
+        t0 = time.perf_counter()
+        try:
+            results = decode_batch(self.model, [it.window for it in batch], language, batch[0].options, self.stats)
+        except Exception:
+            # One bad window must not fail the calls it was batched with: decode each alone.
+            log.warning("a batch of %d windows failed; decoding them one by one", len(batch), exc_info=True)
+            results = None
+        if results is None:
+            for it in batch:
+                try:
+                    it.ticket.deliver(it.index, decode_batch(self.model, [it.window], language, it.options,
+                                                             self.stats)[0])
+                except Exception as exc:
+                    self.stats.failed_windows += 1
+                    it.ticket.fail(ModelError(f"speech recognition failed on this call: {exc}"))
+        else:
+            for it, words in zip(batch, results, strict=True):
+                it.ticket.deliver(it.index, words)
+        self.stats.asr_busy_s += time.perf_counter() - t0
+        self.stats.batches += 1
+        self.stats.windows += len(batch)
+        self.stats.window_audio_s += sum(it.window.duration for it in batch)
