@@ -198,6 +198,7 @@ class BatchStats:
     window_audio_s: float = 0.0
     fallbacks: int = 0  # windows decoded again alone
     failed_windows: int = 0
+    mixed_batches: int = 0  # batches holding windows of more than one call
     asr_busy_s: float = 0.0  # time spent decoding (the ASR's critical path)
 
     @property
@@ -356,4 +357,5 @@ class BatchScheduler:
         self.stats.asr_busy_s += time.perf_counter() - t0
         self.stats.batches += 1
         self.stats.windows += len(batch)
+        self.stats.mixed_batches += len({id(it.ticket) for it in batch}) > 1
         self.stats.window_audio_s += sum(it.window.duration for it in batch)

@@ -1,0 +1,101 @@
+"""Cross-call batching: windows are planned whole, every word goes home, one bad call fails alone."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import numpy as np
+import pytest
+
+from qa_engine import AnalysisOptions, AsrOptions, ModelError
+from qa_engine.asr.batching import BatchScheduler, Window, add_features, decode_batch, plan_windows
+from qa_engine.asr.transcribe import SpeechChunk
+from qa_engine.pipeline import prepare
+from qa_engine.types import SAMPLE_RATE
+from tests.conftest import call_file
+
+
+def _windows(asr_model, call_id: str) -> list[Window]:
+    call = prepare(call_file(call_id), AnalysisOptions(), asr_model, "base")
+    signals, chunks = call.asr_input()
+    windows = plan_windows(signals, chunks)
+    add_features(asr_model, windows)
+    return windows
+
+
+def test_windows_hold_every_chunk_once_and_fit_the_encoder():
+    rng = np.random.default_rng(0)
+    signals = {"agent": rng.normal(0, 0.1, 200 * SAMPLE_RATE).astype(np.float32),
+               "customer": rng.normal(0, 0.1, 200 * SAMPLE_RATE).astype(np.float32)}
+    # A 70 s stretch (a mono mix decodes merged regions) and ordinary turns of both parties.
+    chunks = [SpeechChunk("agent", 1.0, 71.0), SpeechChunk("customer", 72.0, 80.0),
+              SpeechChunk("agent", 80.5, 100.0), SpeechChunk("customer", 101.0, 129.5),
+              SpeechChunk("agent", 190.0, 205.0)]  # runs past the end of the signal
+    windows = plan_windows(signals, chunks)
+    assert all(w.duration <= 30.0 + 1e-6 for w in windows)
+    packed = [c for w in windows for c in w.chunks]
+    assert packed == sorted(packed, key=lambda c: c.start)
+    for spk in ("agent", "customer"):
+        covered = sum(c.end - c.start for c in packed if c.speaker == spk)
+        wanted = sum(min(c.end, 200.0) - c.start for c in chunks if c.speaker == spk)
+        assert covered == pytest.approx(wanted, abs=1e-3)
+    # The long stretch is cut into pieces that meet exactly: nothing lost, nothing decoded twice.
+    long_pieces = [c for c in packed if c.speaker == "agent" and c.start < 71.0]
+    assert len(long_pieces) >= 3
+    assert all(a.end == b.start for a, b in itertools.pairwise(long_pieces))
+    for w in windows:
+        assert w.audio.size == sum(sp["end"] - sp["start"] for sp in w.spans)
+
+
+def test_words_come_back_to_their_own_call_whatever_they_are_batched_with(asr_model):
+    short = _windows(asr_model, "zh_ulaw_forbidden")
+    long = _windows(asr_model, "zh_interrupting_agent") + _windows(asr_model, "zh_fast_talker")
+    opts = AsrOptions()
+    alone_short = decode_batch(asr_model, short, "zh", opts)
+    alone_long = decode_batch(asr_model, long, "zh", opts)
+    mixed = decode_batch(asr_model, [long[0], *short, *long[1:]], "zh", opts)
+    got_long = [mixed[0], *mixed[1 + len(short):]]
+    got_short = mixed[1:1 + len(short)]
+
+    def key(ws):
+        return [[(w.text, w.speaker, round(w.start, 2), round(w.end, 2)) for w in window] for window in ws]
+
+    assert key(got_short) == key(alone_short)
+    assert key(got_long) == key(alone_long)
+    assert "这是规定" in "".join(w.text for ws in got_short for w in ws)
+    assert all(w.end <= 22.0 for ws in got_short for w in ws)  # the short call is 21 s long
+
+
+def test_one_failing_call_does_not_fail_its_batch_mates(asr_model):
+    good = _windows(asr_model, "zh_ulaw_forbidden")
+    broken = Window(good[0].chunks, good[0].audio, good[0].spans,
+                    features=np.zeros((7, 3000), dtype=np.float32))  # not a log-mel the encoder takes
+    # One batch exactly as large as both calls, and time enough for both to join it.
+    scheduler = BatchScheduler(asr_model, batch_size=len(good) + 1, max_wait_s=30.0)
+    results: dict[str, object] = {}
+
+    def run(name: str, windows: list[Window]) -> None:
+        with scheduler.producing():
+            ready.wait()
+        try:
+            results[name] = scheduler.transcribe(windows, "zh", AsrOptions())
+        except ModelError as exc:
+            results[name] = exc
+
+    ready = threading.Event()
+    threads = [threading.Thread(target=run, args=("good", good)), threading.Thread(target=run, args=("bad", [broken]))]
+    for t in threads:
+        t.start()
+    ready.set()
+    for t in threads:
+        t.join(timeout=300)
+    scheduler.close()
+
+    assert isinstance(results["bad"], ModelError)
+    assert "speech recognition failed" in str(results["bad"])
+    words = results["good"]
+    assert isinstance(words, list)
+    assert "这是规定" in "".join(w.text for w in words)
+    assert scheduler.stats.mixed_batches >= 1  # they really were batched together
+    assert scheduler.stats.failed_windows == 1
