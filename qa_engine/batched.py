@@ -18,7 +18,7 @@ never sit on the model's critical path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -59,9 +59,13 @@ class BatchedAnalyzer:
             words = self.scheduler.transcribe(windows, call.language, call.asr)
         return finish(call, words)
 
-    def analyze_many(self, paths: Iterable[str | Path], options: AnalysisOptions | None = None,
+    def analyze_many(self, paths: Iterable[str | Path],
+                     options: AnalysisOptions | Callable[[Path], AnalysisOptions] | None = None,
                      in_flight: int = 4) -> Iterator[tuple[Path, CallAnalysis | QAError]]:
         """Every call's result (or the reason it could not be analysed), as each finishes.
+
+        `options` is one set for every call, or a function giving each call its own
+        (its language, rubric, agent channel), as the service has them.
 
         `in_flight` calls are prepared and decoded at once; more calls in flight fill
         bigger batches, at the cost of memory (about 2 MB per minute of call audio).
@@ -75,7 +79,8 @@ class BatchedAnalyzer:
                     p = next(todo, None)
                     if p is None:
                         return
-                    running[pool.submit(self.analyze, p, options)] = Path(p)
+                    opts = options(Path(p)) if callable(options) else options
+                    running[pool.submit(self.analyze, p, opts)] = Path(p)
 
             top_up()
             while running:

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file", nargs="?", type=Path)
     m = sub.add_parser("model", help="assemble and verify the ASR model; print its folder")
     m.add_argument("name", nargs="?")
+    from qa_engine import bench
+
+    bn = sub.add_parser("bench", help="throughput: bare faster-whisper vs the pipeline vs cross-call batching",
+                        description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_arguments(bn)
     return ap
 
 
@@ -155,6 +160,12 @@ def cmd_rubric(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from qa_engine.bench import run
+
+    return run(args)
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from qa_engine.asr.models import resolve
 
@@ -163,7 +174,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"analyze": cmd_analyze, "transcribe": cmd_transcribe, "batch": cmd_batch,
-             "rubric": cmd_rubric, "model": cmd_model}
+             "rubric": cmd_rubric, "model": cmd_model, "bench": cmd_bench}
 
 
 def render_text(result) -> str:

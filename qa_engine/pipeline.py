@@ -15,6 +15,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from qa_engine import speakers
+from qa_engine.asr.batching import transcribe_chunks
 from qa_engine.asr.transcribe import (
     AsrOptions,
     SpeechChunk,
@@ -22,7 +23,6 @@ from qa_engine.asr.transcribe import (
     detect_language,
     load_model,
     pack_speech,
-    transcribe_chunks,
 )
 from qa_engine.audio import DEFAULT_MAX_DURATION_S, DecodedAudio, decode
 from qa_engine.errors import AudioError

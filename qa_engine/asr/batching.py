@@ -1,4 +1,4 @@
-"""Cross-call batching: speech windows from many calls decoded together, words routed home.
+"""Speech windows decoded in batches: one call's (sequential path) or many calls' (scheduler).
 
 One call at a time leaves the ASR model mostly idle: a 4-minute call has only a
 handful of 30 s windows, decoded one after the other. Here every call's speech is
@@ -117,6 +117,27 @@ def _quietest(signal: np.ndarray, start: float, end: float, frame_s: float = 0.0
     frames = seg[: seg.size // n * n].reshape(-1, n)
     k = int(np.argmin(np.mean(frames.astype(np.float64) ** 2, axis=1)))
     return (a + k * n + n // 2) / SAMPLE_RATE
+
+
+# The sequential path decodes one call's windows together, as faster-whisper's batched
+# pipeline does for one file; the cross-call scheduler fills its batches from many calls.
+CALL_BATCH = 8
+
+
+def transcribe_chunks(model: WhisperModel, signals: dict[Speaker, np.ndarray], chunks: list[SpeechChunk],
+                      language: str, options: AsrOptions, batch_size: int = CALL_BATCH) -> list[Word]:
+    """One call on its own: words of every chunk, with their parties, on the recording's clock.
+
+    The same windows and the same batched decode as the cross-call path, so a call's
+    transcript does not depend on which path analysed it (nor on its batch-mates).
+    """
+    windows = [w for w in plan_windows(signals, chunks) if w.audio.size >= SAMPLE_RATE // 10]
+    add_features(model, windows)
+    words: list[Word] = []
+    for i in range(0, len(windows), batch_size):
+        for window_words in decode_batch(model, windows[i:i + batch_size], language, options):
+            words += window_words
+    return sorted(words, key=lambda w: (w.start, w.end))
 
 
 def add_features(model: WhisperModel, windows: list[Window]) -> None:

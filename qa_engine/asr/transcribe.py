@@ -1,8 +1,9 @@
-"""Speech to words with faster-whisper: only the VAD's speech is decoded, per track.
+"""Speech to words with faster-whisper: the model, the speech chunks, and the way back.
 
-The speech regions of one track are packed together (as faster-whisper's own VAD
-filter does) so each 30 s Whisper window is full of speech, then word timestamps
-are mapped back onto the recording's clock.
+Only the VAD's speech is decoded. The speech chunks of both parties are packed
+together (as faster-whisper's own VAD filter does) so each 30 s Whisper window is
+full of speech; word timestamps on the packed clock are then mapped back onto the
+recording's clock and to the party who spoke. The decoding itself is in batching.py.
 """
 
 from __future__ import annotations
@@ -145,32 +146,6 @@ def usable_chunks(signals: dict[Speaker, np.ndarray], chunks: list[SpeechChunk])
         if end - c.start >= 1 / SAMPLE_RATE:
             out.append(SpeechChunk(c.speaker, c.start, end))
     return out
-
-
-def transcribe_chunks(
-    model: WhisperModel,
-    signals: dict[Speaker, np.ndarray],
-    chunks: list[SpeechChunk],
-    language: str,
-    options: AsrOptions,
-) -> list[Word]:
-    """Words of every chunk, each with its party and its time in the recording (one call, sequential)."""
-    chunks = usable_chunks(signals, chunks)
-    speech, spans = pack_speech(signals, chunks)
-    if speech.size < SAMPLE_RATE // 10:
-        return []
-    segments, _ = model.transcribe(
-        speech,
-        language=language,
-        beam_size=options.beam_size,
-        word_timestamps=True,
-        vad_filter=False,
-        condition_on_previous_text=options.condition_on_previous_text,
-        initial_prompt=options.initial_prompt.get(language),
-        hotwords=hotword_prompt(options, language),
-    )
-    packed = [w for seg in segments for w in words_of((seg.words or []), language)]
-    return route_words(packed, spans, [c.speaker for c in chunks])
 
 
 def hotword_prompt(options: AsrOptions, language: str) -> str | None:

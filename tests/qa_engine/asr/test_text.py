@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from qa_engine.asr.text import count_units, join_words, spoken_digits_to_arabic, to_simplified
+import random
+
+from qa_engine.asr.text import (
+    count_units,
+    edit_distance,
+    join_words,
+    scoring_tokens,
+    spoken_digits_to_arabic,
+    to_simplified,
+)
 
 
 def test_traditional_becomes_simplified_and_english_is_untouched():
@@ -25,3 +34,24 @@ def test_spoken_digit_runs_become_digits_but_short_numbers_do_not():
 def test_join_words():
     assert join_words([" Thank", " you"], "en") == "Thank you"
     assert join_words(["您好", " ", "请问"], "zh") == "您好请问"
+
+
+def _naive_distance(a: list[str], b: list[str]) -> int:
+    d = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, d[0] = d[0], i
+        for j, y in enumerate(b, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (x != y))
+    return d[-1]
+
+
+def test_edit_distance_and_scoring_tokens():
+    assert edit_distance(list("kitten"), list("sitting")) == 3
+    assert edit_distance([], list("abc")) == 3 and edit_distance(list("abc"), []) == 3
+    rng = random.Random(7)
+    for _ in range(200):
+        a = rng.choices("abc", k=rng.randint(0, 9))
+        b = rng.choices("abcd", k=rng.randint(0, 9))
+        assert edit_distance(a, b) == _naive_distance(a, b), (a, b)
+    assert scoring_tokens("您好，請問 有什麼可以幫您？", "zh") == list("您好请问有什么可以帮您")
+    assert scoring_tokens("Yeah, what do you WANT? Don't!", "en") == ["yeah", "what", "do", "you", "want", "dont"]

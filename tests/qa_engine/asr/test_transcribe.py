@@ -6,8 +6,9 @@ import re
 
 import pytest
 
+from qa_engine.asr.batching import transcribe_chunks
 from qa_engine.asr.text import to_simplified
-from qa_engine.asr.transcribe import AsrOptions, chunks_of, detect_language, pack_speech, transcribe_chunks
+from qa_engine.asr.transcribe import AsrOptions, chunks_of, detect_language, pack_speech
 from qa_engine.audio import decode
 from qa_engine.vad import speech_regions
 
