@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="analyse every recording in a folder, one JSON file each")
     b.add_argument("dir", type=Path)
     b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--batch-size", type=int, default=8,
+                   help="speech windows decoded together, from several calls at once (default 8)")
+    b.add_argument("--in-flight", type=int, default=4, help="calls prepared and decoded at the same time (default 4)")
     _add_common(b)
     r = sub.add_parser("rubric", help="validate a rubric file, or list the installed rubrics")
     r.add_argument("file", nargs="?", type=Path)
@@ -119,28 +122,33 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from qa_engine.pipeline import analyze
+    from qa_engine.batched import BatchedAnalyzer
 
     if not args.dir.is_dir():
         raise QAError(f"{args.dir}: not a folder")
     files = sorted(p for p in args.dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
         raise QAError(f"{args.dir}: no recordings found ({', '.join(sorted(AUDIO_SUFFIXES))})")
+    if args.batch_size < 1 or args.in_flight < 1:
+        raise QAError("--batch-size and --in-flight must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
     opts = _options(args)
     failed = 0
-    with tqdm(files, unit="call", file=sys.stderr) as bar:
-        for f in bar:
+    # Calls finish out of order: many are in flight, their speech decoded in shared batches.
+    with BatchedAnalyzer(opts.asr, batch_size=args.batch_size) as analyzer, \
+            tqdm(total=len(files), unit="call", file=sys.stderr) as bar:
+        for f, result in analyzer.analyze_many(files, opts, in_flight=args.in_flight):
             bar.set_postfix_str(f.name[-30:])
+            bar.update(1)
             rel = f.relative_to(args.dir)
             target = args.out / rel.with_suffix(rel.suffix + ".json")
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                payload = analyze(f, opts).to_dict()
-            except QAError as exc:
+            if isinstance(result, QAError):
                 failed += 1
-                payload = {"error": {"type": exc.code, "message": str(exc)}}
-                tqdm.write(f"{rel}: {exc}", file=sys.stderr)
+                payload = {"error": {"type": result.code, "message": str(result)}}
+                tqdm.write(f"{rel}: {result}", file=sys.stderr)
+            else:
+                payload = result.to_dict()
             tmp = target.with_suffix(".tmp")
             tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
             tmp.replace(target)
