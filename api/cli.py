@@ -27,19 +27,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import os
+
     from api.config import Settings
-    from api.jobs.celery_app import make_celery
 
     settings = Settings()
+    device = args.device or settings.asr_device
+    if device not in ("cpu", "cuda"):
+        print(f"qa-engine worker: QA_ASR_DEVICE={device!r}: use cpu or cuda", file=sys.stderr)
+        return 2
+    if args.batch_size is not None and args.batch_size < 0:
+        print("qa-engine worker: --batch-size must be 0 (each call on its own) or more", file=sys.stderr)
+        return 2
+    if device == "cuda":
+        from gpu.device import require_cuda
+        from qa_engine.errors import ModelError
+
+        if args.pool == "prefork":
+            # A forked child cannot use a CUDA context its parent opened, and the point of a
+            # GPU worker is one model shared by many calls in one process.
+            print("qa-engine worker: --device cuda: use --pool threads (the default) or solo, not prefork",
+                  file=sys.stderr)
+            return 2
+        try:
+            require_cuda()
+        except ModelError as exc:
+            print(f"qa-engine worker: --device cuda: {exc}", file=sys.stderr)
+            return 2
     if not settings.broker_url:
         print("qa-engine worker: set QA_BROKER_URL (e.g. redis://127.0.0.1:6379/0) and QA_DATABASE_URL "
               "to the same values as the API", file=sys.stderr)
         return 2
+    # The tasks read their settings from the environment (in this process, or in prefork
+    # children): the command line's choices travel there.
+    os.environ["QA_ASR_DEVICE"] = device
+    if args.batch_size is not None:
+        os.environ["QA_BATCH_SIZE"] = str(args.batch_size)
+    # On a GPU: one process, many calls in flight as threads sharing one model (their
+    # windows share batches). On the CPU: as before, one call per process.
+    pool = args.pool or ("threads" if device == "cuda" else None)
+    concurrency = args.concurrency or (settings.calls_in_flight if device == "cuda" else 1)
+
+    from api.jobs.celery_app import make_celery
+
     app = make_celery(settings)
-    argv = ["worker", f"--loglevel={args.log_level.upper()}", f"--concurrency={args.concurrency}",
+    argv = ["worker", f"--loglevel={args.log_level.upper()}", f"--concurrency={concurrency}",
             "--without-gossip", "--without-mingle", "-n", f"qa@%h-{args.name}" if args.name else "qa@%h"]
-    if args.pool:
-        argv.append(f"--pool={args.pool}")
+    if pool:
+        argv.append(f"--pool={pool}")
+    print(f"qa-engine worker: device {device}, pool {pool or 'prefork'}, {concurrency} call(s) at once",
+          file=sys.stderr)
     app.worker_main(argv)
     return 0
 
@@ -122,8 +159,15 @@ def register(subparsers: Any) -> dict[str, Any]:
     s.add_argument("--workers", type=int, default=None, help="analysis threads (default: QA_WORKERS or 1)")
     s.add_argument("--log-level", default="info")
     w = subparsers.add_parser("worker", help="run a Celery worker (needs QA_BROKER_URL and QA_DATABASE_URL)")
-    w.add_argument("--concurrency", type=int, default=1)
-    w.add_argument("--pool", choices=["prefork", "solo", "threads"], default=None)
+    w.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="where the ASR runs (default: QA_ASR_DEVICE or cpu); CPU and GPU workers share one queue")
+    w.add_argument("--batch-size", type=int, default=None,
+                   help="speech windows per ASR batch (default: QA_BATCH_SIZE; on cuda, from free GPU memory); "
+                        "0: each call decoded on its own")
+    w.add_argument("--concurrency", type=int, default=None,
+                   help="calls at once (default: 1 on cpu; QA_CALLS_IN_FLIGHT, 8, on cuda)")
+    w.add_argument("--pool", choices=["prefork", "solo", "threads"], default=None,
+                   help="Celery pool (default: prefork on cpu, threads on cuda)")
     w.add_argument("--name", default="")
     w.add_argument("--log-level", default="info")
     k = subparsers.add_parser("keys", help="manage API keys")

@@ -29,6 +29,22 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = 10.0
     asr_model: str | None = None  # model name / folder; None: the bundled default
     asr_threads: int = 0
+    # Where the ASR runs: cpu, or cuda (an NVIDIA GPU; see "GPU workers" in the README).
+    # `qa-engine worker --device` overrides it for that worker.
+    asr_device: str = "cpu"
+    # CTranslate2 compute type; default: int8 on cpu, float16 on cuda (else int8_float16,
+    # else bfloat16, whichever the GPU offers).
+    asr_compute_type: str = "default"
+    # Speech windows decoded in one batch by the process's one shared model; the windows
+    # of every call in flight (all worker threads) share batches. 0: each call decoded on
+    # its own (`qa_engine.analyze`), sharing nothing with other calls. On cuda, when not set (here or by
+    # `qa-engine worker --batch-size`), it is chosen from the GPU's free memory (gpu/).
+    batch_size: int = 8
+    # How long a partial batch waits for windows of other calls still being prepared.
+    batch_wait_s: float = 0.2
+    # `qa-engine worker --device cuda`: calls analysed at once (threads sharing the one
+    # model); more calls in flight fill bigger batches. CPU workers keep --concurrency 1.
+    calls_in_flight: int = 8
     preload_model: bool = True
     start_workers: bool = True  # False: API only (workers run elsewhere)
 

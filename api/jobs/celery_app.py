@@ -7,6 +7,7 @@ acks_late + reject_on_worker_lost hand a job whose worker died to another one.
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -15,6 +16,7 @@ from celery import Celery
 from api.config import Settings
 from api.database.core import Database
 from api.jobs import service
+from api.jobs.engine import SharedAnalyzer
 from api.jobs.runner import worker_name
 from api.storage import AudioStore
 
@@ -38,12 +40,37 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-@lru_cache(maxsize=1)
+_CTX_LOCK = threading.Lock()
+
+
 def _worker_ctx() -> tuple[Settings, Database, AudioStore]:
+    with _CTX_LOCK:  # task threads (--pool threads) start together: one Database per process
+        return _make_ctx()
+
+
+@lru_cache(maxsize=1)
+def _make_ctx() -> tuple[Settings, Database, AudioStore]:
     settings = Settings()
     db = Database(settings)
     db.migrate()
     return settings, db, AudioStore(settings.audio_dir, settings.tmp_dir)
+
+
+_SHARED_LOCK = threading.Lock()
+_shared: SharedAnalyzer | None = None
+
+
+def _analyzer(settings: Settings) -> SharedAnalyzer:
+    """This process's one analyzer, shared by its task threads (`--pool threads`); built on first use.
+
+    Built lazily, in the process that runs the tasks: a prefork child must not inherit a
+    model (or a CUDA context) from its parent.
+    """
+    global _shared
+    with _SHARED_LOCK:
+        if _shared is None:
+            _shared = SharedAnalyzer(settings)
+        return _shared
 
 
 def analyze_call(self: Any, call_id: str) -> str:
@@ -52,7 +79,7 @@ def analyze_call(self: Any, call_id: str) -> str:
     with db.session() as s:
         if not service.claim(s, call_id, wid, settings.job_lease_s):
             return "not claimable (done, deleted, scheduled later, or held by a live worker)"
-    outcome = service.process(settings, db, store, call_id, wid)
+    outcome = service.process(settings, db, store, call_id, wid, _analyzer(settings).analyze)
     if outcome.state == "retry":
         raise self.retry(countdown=outcome.retry_in_s)
     return outcome.state

@@ -12,6 +12,7 @@ from typing import Any
 from api.config import Settings
 from api.database.core import Database
 from api.jobs import service
+from api.jobs.engine import SharedAnalyzer
 from api.storage import AudioStore
 from api.webhooks import service as webhooks
 
@@ -23,24 +24,33 @@ def worker_name(tag: str = "") -> str:
 
 
 class _ModelState:
+    """The process's one analyzer (api.jobs.engine), built in the background at start.
+
+    Built, not only found: a model that cannot load on the configured device (no CUDA,
+    no cuBLAS, a broken model) shows on /readyz before any call is taken.
+    """
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.status = "loading"
+        self.shared = SharedAnalyzer(settings)
+
+    @property
+    def status(self) -> str:
+        return self.shared.status
 
     def preload(self) -> None:
         try:
-            from qa_engine.asr.models import resolve
-
-            resolve(self.settings.asr_model)
             if self.settings.preload_model:
-                from qa_engine import AsrOptions
-                from qa_engine.asr.transcribe import load_model
+                self.shared.load()
+            else:  # built by the first call; only check that the model is there
+                from qa_engine.asr.models import resolve
 
-                load_model(AsrOptions(model=self.settings.asr_model, cpu_threads=self.settings.asr_threads))
-            self.status = "ok"
+                resolve(self.settings.asr_model)
+                self.shared.status = "ok"
         except Exception as exc:
-            self.status = f"unavailable: {exc}"
-            log.error("ASR model not available: %s", exc)
+            if not self.shared.status.startswith("unavailable"):  # load() records and logs its own reason
+                self.shared.status = f"unavailable: {exc}"
+                log.error("ASR model not available: %s", exc)
 
 
 class _Base:
@@ -78,7 +88,11 @@ class _Base:
 
 class LocalRunner(_Base):
     def start(self) -> None:
+        # One model and one batch scheduler for all QA_WORKERS threads: the windows of
+        # the calls they analyse at once share batches.
         self.model = _ModelState(self.settings)
+        if self.metrics is not None:
+            self.metrics.watch_batches(lambda: self.model.shared.stats)
         self._spawn(self.model.preload, "model-preload")
         for i in range(max(1, self.settings.workers)):
             self._spawn(lambda i=i: self._work(worker_name(f"t{i}")), f"qa-worker-{i}")
@@ -96,7 +110,7 @@ class LocalRunner(_Base):
                     self.wake.wait(self.settings.poll_interval_s)
                     self.wake.clear()
                     continue
-                service.process(self.settings, self.db, self.store, cid, wid, self.metrics)
+                service.process(self.settings, self.db, self.store, cid, wid, self.model.shared.analyze, self.metrics)
             except Exception:
                 log.exception("worker %s: unexpected error; continuing", wid)
                 self.stop_event.wait(1.0)

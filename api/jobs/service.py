@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -25,9 +27,13 @@ from api.database.core import Database, utcnow
 from api.rubrics import service as rubrics
 from api.storage import AudioStore
 from api.webhooks import service as webhooks
-from qa_engine import AnalysisOptions, AsrOptions, AudioError, QAError, RubricError, analyze
+from qa_engine import AnalysisOptions, AsrOptions, AudioError, CallAnalysis, QAError, RubricError
 
 log = logging.getLogger("api.jobs")
+
+# How a worker analyses one call: its process's shared analyzer (api.jobs.engine), or
+# anything else with the engine's signature.
+Analyze = Callable[[Path, AnalysisOptions], CallAnalysis]
 
 PERMANENT = (AudioError, RubricError)
 
@@ -130,7 +136,8 @@ def options_for(session: Session, settings: Settings, call: Call) -> AnalysisOpt
         offset = max(0.0, (call.connected_at - call.started_at).total_seconds())
     return AnalysisOptions(rubric=rubric_path, agent_channel=call.agent_channel, language=call.language,
                            connect_offset_s=offset, max_duration_s=settings.max_duration_s,
-                           asr=AsrOptions(model=settings.asr_model, cpu_threads=settings.asr_threads))
+                           asr=AsrOptions(model=settings.asr_model, device=settings.asr_device,
+                                          compute_type=settings.asr_compute_type, cpu_threads=settings.asr_threads))
 
 
 def summary_fields(scorecard: dict[str, Any]) -> dict[str, Any]:
@@ -143,8 +150,8 @@ def summary_fields(scorecard: dict[str, Any]) -> dict[str, Any]:
 
 
 def process(settings: Settings, db: Database, store: AudioStore, call_id: str, worker_id: str,
-            metrics: Any = None) -> Outcome:
-    """Analyse one claimed call and record the outcome. Safe to call again for the same call."""
+            analyze: Analyze, metrics: Any = None) -> Outcome:
+    """Analyse one claimed call with `analyze` and record the outcome. Safe to call again for the same call."""
     with db.session() as s:
         call = s.get(Call, call_id)
         if call is None:

@@ -1,12 +1,13 @@
-"""Prometheus metrics: queue depth and jobs by state (read from the DB at scrape), analysis time, realtime factor."""
+"""Prometheus metrics: queue depth and jobs by state (read from the DB at scrape), analysis time, realtime factor,
+and the in-process ASR batch scheduler's counters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -37,6 +38,24 @@ class _JobCollector(Collector):
                                 value=states["queued"] + stale)
 
 
+class _BatchCollector(Collector):
+    """The shared analyzer's batches: windows per batch shows whether calls in flight really share them."""
+
+    def __init__(self, stats: Callable[[], Any]) -> None:
+        self.stats = stats  # -> qa_engine.asr.batching.BatchStats | None (not built, or sequential)
+
+    def collect(self) -> Iterator[Any]:
+        st = self.stats()
+        if st is None:
+            return
+        yield CounterMetricFamily("qa_asr_batches", "ASR batches decoded", value=st.batches)
+        yield CounterMetricFamily("qa_asr_windows", "speech windows decoded in batches", value=st.windows)
+        yield CounterMetricFamily("qa_asr_fallback_windows", "windows decoded again alone (looked like a failure)",
+                                  value=st.fallbacks)
+        yield CounterMetricFamily("qa_asr_busy_seconds", "time the ASR model spent decoding batches",
+                                  value=st.asr_busy_s)
+
+
 class Metrics:
     def __init__(self, db: Database) -> None:
         self.registry = CollectorRegistry()
@@ -48,6 +67,9 @@ class Metrics:
                                          buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5),
                                          registry=self.registry)
         self.submitted = Counter("qa_calls_submitted", "calls accepted (202)", registry=self.registry)
+
+    def watch_batches(self, stats: Callable[[], Any]) -> None:
+        self.registry.register(_BatchCollector(stats))
 
     def observe_analysis(self, seconds: float, audio_s: float) -> None:
         self.analysis_seconds.observe(seconds)

@@ -39,3 +39,39 @@ def test_celery_worker_analyses(tmp_path: Path) -> None:
             worker.kill()
         srv.stop()
         print(os.linesep.join((tmp_path / "worker.log").read_text(errors="replace").splitlines()[-20:]))
+
+
+def test_celery_threads_pool_shares_one_analyzer(tmp_path: Path) -> None:
+    """The GPU workers' arrangement, on the CPU: one process, calls in flight as threads, one shared model."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    srv = Server(tmp_path / "qa", "", QA_BROKER_URL=REDIS_URL, QA_START_WORKERS="false")
+    srv.start()
+    log_path = tmp_path / "worker.log"
+    worker = subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--device", "cpu", "--pool", "threads",
+                               "--concurrency", "2", "--batch-size", "4", "--name", "threads"], cwd=ROOT,
+                              env={**srv.env, "QA_BATCH_WAIT_S": "5"}, stdout=log_path.open("wb"),
+                              stderr=subprocess.STDOUT)
+    try:
+        key = srv.cli("keys", "create", "--role", "client")
+        with srv.client(key) as c:
+            ids = [submit(c, metadata={"external_id": f"thr-{i}", "language": "en"}).json()["id"] for i in range(2)]
+            done = [wait_done(c, i, timeout=240) for i in ids]
+            assert [d["status"] for d in done] == ["done", "done"], done
+            texts = [" ".join(t["text"] for t in c.get(f"/v1/calls/{i}/transcript").json()["turns"]) for i in ids]
+            assert texts[0] == texts[1] and "problem" in texts[0].lower()
+        log = log_path.read_text(errors="replace")
+        assert "qa-engine worker: device cpu, pool threads, 2 call(s) at once" in log
+        # Both task threads used the one analyzer, built once, with the command line's batch size.
+        assert log.count("ASR: model base on cpu, compute type int8, batch size 4 (set)") == 1, log
+        assert "Traceback" not in log, log
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        srv.stop()
+        print(os.linesep.join(log_path.read_text(errors="replace").splitlines()[-20:]))
