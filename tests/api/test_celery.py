@@ -32,13 +32,7 @@ def test_celery_worker_analyses(tmp_path: Path) -> None:
         log = (tmp_path / "worker.log").read_text(errors="replace")
         assert "qa.analyze_call" in log
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        srv.stop()
-        print(os.linesep.join((tmp_path / "worker.log").read_text(errors="replace").splitlines()[-20:]))
+        _stop(worker, srv, tmp_path / "worker.log")
 
 
 def test_celery_threads_pool_shares_one_analyzer(tmp_path: Path) -> None:
@@ -68,10 +62,15 @@ def test_celery_threads_pool_shares_one_analyzer(tmp_path: Path) -> None:
         assert log.count("ASR: model base on cpu, compute type int8, batch size 4 (set)") == 1, log
         assert "Traceback" not in log, log
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        srv.stop()
-        print(os.linesep.join(log_path.read_text(errors="replace").splitlines()[-20:]))
+        _stop(worker, srv, log_path)
+
+
+def _stop(worker: subprocess.Popen, srv: Server, log_path: Path) -> None:
+    """Stop the worker and the server; the worker log's tail goes to the test report."""
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    srv.stop()
+    print(os.linesep.join(log_path.read_text(errors="replace").splitlines()[-20:]))

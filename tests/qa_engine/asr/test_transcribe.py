@@ -7,7 +7,7 @@ import re
 import pytest
 
 from qa_engine.asr.batching import transcribe_chunks
-from qa_engine.asr.text import to_simplified
+from qa_engine.asr.text import edit_distance, to_simplified
 from qa_engine.asr.transcribe import AsrOptions, chunks_of, detect_language, pack_speech
 from qa_engine.audio import decode
 from qa_engine.vad import speech_regions
@@ -15,15 +15,6 @@ from qa_engine.vad import speech_regions
 # Whisper base on clean read speech; a broken pipeline (wrong rate, channels, timestamps) is far worse.
 MAX_CER_ZH = 0.35
 MAX_WER_EN = 0.35
-
-
-def _edit_distance(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
 
 
 def _zh_chars(text: str) -> list[str]:
@@ -66,9 +57,9 @@ def test_chinese_clips_character_error_rate_and_simplified_output(asr_model, zh_
         text = "".join(w.text for w in words)
         assert text == to_simplified(text), f"traditional characters in {text}"
         hyp, want = _zh_chars(text), _zh_chars(ref["transcript"])
-        cer = _edit_distance(want, hyp) / len(want)
+        cer = edit_distance(want, hyp) / len(want)
         assert cer <= 0.5, f"{ref['file']}: CER {cer:.2f}: {text} vs {ref['transcript']}"
-        errors += _edit_distance(want, hyp)
+        errors += edit_distance(want, hyp)
         total += len(want)
     assert errors / total <= MAX_CER_ZH
 
@@ -79,7 +70,7 @@ def test_english_clips_word_error_rate(asr_model, en_refs):
     for ref in en_refs:
         _, _, words = _transcribe(asr_model, ref["path"], "en")
         hyp, want = _en_words("".join(w.text for w in words)), _en_words(ref["transcript"])
-        errors += _edit_distance(want, hyp)
+        errors += edit_distance(want, hyp)
         total += len(want)
     assert errors / total <= MAX_WER_EN
 
