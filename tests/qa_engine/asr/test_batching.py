@@ -10,9 +10,11 @@ import pytest
 
 from qa_engine import AnalysisOptions, AsrOptions, ModelError
 from qa_engine.asr.batching import BatchScheduler, Window, add_features, decode_batch, plan_windows
-from qa_engine.asr.transcribe import SpeechChunk
+from qa_engine.asr.transcribe import SpeechChunk, chunks_of
+from qa_engine.audio import decode
 from qa_engine.pipeline import prepare
-from qa_engine.types import SAMPLE_RATE
+from qa_engine.types import SAMPLE_RATE, Speaker
+from qa_engine.vad import speech_regions
 from tests.conftest import call_file
 
 
@@ -48,23 +50,53 @@ def test_windows_hold_every_chunk_once_and_fit_the_encoder():
         assert w.audio.size == sum(sp["end"] - sp["start"] for sp in w.spans)
 
 
-def test_words_come_back_to_their_own_call_whatever_they_are_batched_with(asr_model):
-    short = _windows(asr_model, "zh_ulaw_forbidden")
-    long = _windows(asr_model, "zh_interrupting_agent") + _windows(asr_model, "zh_fast_talker")
-    opts = AsrOptions()
-    alone_short = decode_batch(asr_model, short, "zh", opts)
-    alone_long = decode_batch(asr_model, long, "zh", opts)
-    mixed = decode_batch(asr_model, [long[0], *short, *long[1:]], "zh", opts)
-    got_long = [mixed[0], *mixed[1 + len(short):]]
-    got_short = mixed[1:1 + len(short)]
+def _long_call_windows(asr_model) -> tuple[list[Window], float]:
+    """A 4-minute stereo call: four fixture calls end to end, twice (speech found by the VAD as usual)."""
+    parts = [decode(call_file(c)).channels for c in ("zh_interrupting_agent", "zh_fast_talker",
+                                                     "zh_loud_and_quiet", "zh_ulaw_forbidden")] * 2
+    stereo = np.concatenate(parts, axis=1)
+    signals: dict[Speaker, np.ndarray] = {"agent": stereo[0], "customer": stereo[1]}
+    windows = plan_windows(signals, chunks_of({spk: speech_regions(sig) for spk, sig in signals.items()}))
+    add_features(asr_model, windows)
+    return windows, stereo.shape[1] / SAMPLE_RATE
 
-    def key(ws):
-        return [[(w.text, w.speaker, round(w.start, 2), round(w.end, 2)) for w in window] for window in ws]
 
-    assert key(got_short) == key(alone_short)
-    assert key(got_long) == key(alone_long)
-    assert "这是规定" in "".join(w.text for ws in got_short for w in ws)
-    assert all(w.end <= 22.0 for ws in got_short for w in ws)  # the short call is 21 s long
+def test_scheduler_returns_every_word_to_its_own_call_when_long_and_short_calls_mix(asr_model):
+    long, long_s = _long_call_windows(asr_model)
+    calls = {"long": (long, "zh"), "short": (_windows(asr_model, "zh_ulaw_forbidden"), "zh"),
+             "english": (_windows(asr_model, "en_rude_agent"), "en")}
+    assert long_s > 200 and len(long) >= 8 and len(calls["short"][0]) == 1
+    scheduler = BatchScheduler(asr_model, batch_size=4, max_wait_s=30.0)
+    got: dict[str, list] = {}
+    ready = threading.Event()
+
+    def run(name: str) -> None:
+        with scheduler.producing():
+            ready.wait()  # all three calls are queued before the first batch goes
+        windows, language = calls[name]
+        got[name] = scheduler.transcribe(windows, language, AsrOptions())
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in calls]
+    for t in threads:
+        t.start()
+    ready.set()
+    for t in threads:
+        t.join(timeout=600)
+    scheduler.close()
+
+    def key(words):
+        return [(w.text, w.speaker, round(w.start, 2), round(w.end, 2)) for w in words]
+
+    for name, (windows, language) in calls.items():
+        alone = sorted((w for ws in decode_batch(asr_model, windows, language, AsrOptions()) for w in ws),
+                       key=lambda w: (w.start, w.end))
+        assert key(got[name]) == key(alone), name
+    assert "这是规定" in "".join(w.text for w in got["short"])
+    assert max(w.end for w in got["short"]) <= 22.0  # the short call is 21 s long
+    assert max(w.end for w in got["long"]) > 200.0
+    assert all(w.text.isascii() for w in got["english"])  # an English call never takes Chinese words
+    assert {w.speaker for w in got["long"]} == {"agent", "customer"}
+    assert scheduler.stats.mixed_batches >= 1
 
 
 def test_one_failing_call_does_not_fail_its_batch_mates(asr_model):
