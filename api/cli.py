@@ -156,7 +156,8 @@ def register(subparsers: Any) -> dict[str, Any]:
     s = subparsers.add_parser("serve", help="run the REST service (API + in-process workers, SQLite by default)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=None, help="analysis threads (default: QA_WORKERS or 1)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="calls analysed at once (default: QA_WORKERS or 4)")
     s.add_argument("--log-level", default="info")
     w = subparsers.add_parser("worker", help="run a Celery worker (needs QA_BROKER_URL and QA_DATABASE_URL)")
     w.add_argument("--device", choices=["cpu", "cuda"], default=None,

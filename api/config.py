@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Empty: jobs run in this process (a thread pool). Set (redis://...): Celery workers run them.
     broker_url: str = ""
-    workers: int = 1  # in-process analysis threads
+    # In-process analysis threads: calls in flight at once in this process; their speech
+    # shares ASR batches (QA_BATCH_SIZE), and one call's CPU stages run beside the others' ASR.
+    workers: int = 4
     max_upload_mb: float = 200.0
     max_duration_s: float = 3 * 3600.0
     job_lease_s: float = 60.0  # a job whose worker stops renewing this long is picked up again
