@@ -132,11 +132,14 @@ def transcribe_chunks(model: WhisperModel, signals: dict[Speaker, np.ndarray], c
     transcript does not depend on which path analysed it (nor on its batch-mates).
     """
     windows = [w for w in plan_windows(signals, chunks) if w.audio.size >= SAMPLE_RATE // 10]
-    add_features(model, windows)
     words: list[Word] = []
     for i in range(0, len(windows), batch_size):
-        for window_words in decode_batch(model, windows[i:i + batch_size], language, options):
+        batch = windows[i:i + batch_size]
+        add_features(model, batch)  # per batch: a 3-hour recording's log-mels would take ~350 MB at once
+        for window_words in decode_batch(model, batch, language, options):
             words += window_words
+        for w in batch:
+            w.features = None
     return sorted(words, key=lambda w: (w.start, w.end))
 
 
@@ -227,7 +230,7 @@ class BatchStats:
         return self.windows / self.batches if self.batches else 0.0
 
 
-class _Ticket:
+class Ticket:
     """One call's windows on their way through the queue."""
 
     def __init__(self, n: int) -> None:
@@ -260,7 +263,7 @@ class _Ticket:
 
 @dataclass
 class _Item:
-    ticket: _Ticket
+    ticket: Ticket
     index: int
     window: Window
     options: AsrOptions
@@ -305,7 +308,11 @@ class BatchScheduler:
 
     def transcribe(self, windows: list[Window], language: str, options: AsrOptions) -> list[Word]:
         """Blocks until every window of this call is decoded; the call's words in time order."""
-        ticket = _Ticket(len(windows))
+        return self.submit(windows, language, options).result()
+
+    def submit(self, windows: list[Window], language: str, options: AsrOptions) -> Ticket:
+        """Queue a call's windows without waiting; `Ticket.result()` waits for its words."""
+        ticket = Ticket(len(windows))
         key = (language, options.beam_size, hotword_prompt(options, language), options.initial_prompt.get(language))
         with self._cv:
             if self._closed:
@@ -313,7 +320,7 @@ class BatchScheduler:
             queue = self._queues.setdefault(key, deque())
             queue.extend(_Item(ticket, i, w, options, language) for i, w in enumerate(windows))
             self._cv.notify_all()
-        return ticket.result()
+        return ticket
 
     def close(self) -> None:
         with self._cv:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 
 import numpy as np
 import pytest
@@ -63,25 +62,16 @@ def _long_call_windows(asr_model) -> tuple[list[Window], float]:
 
 def test_scheduler_returns_every_word_to_its_own_call_when_long_and_short_calls_mix(asr_model):
     long, long_s = _long_call_windows(asr_model)
-    calls = {"long": (long, "zh"), "short": (_windows(asr_model, "zh_ulaw_forbidden"), "zh"),
+    calls = {"short": (_windows(asr_model, "zh_ulaw_forbidden"), "zh"), "long": (long, "zh"),
              "english": (_windows(asr_model, "en_rude_agent"), "en")}
     assert long_s > 200 and len(long) >= 8 and len(calls["short"][0]) == 1
     scheduler = BatchScheduler(asr_model, batch_size=4, max_wait_s=30.0)
-    got: dict[str, list] = {}
-    ready = threading.Event()
-
-    def run(name: str) -> None:
-        with scheduler.producing():
-            ready.wait()  # all three calls are queued before the first batch goes
-        windows, language = calls[name]
-        got[name] = scheduler.transcribe(windows, language, AsrOptions())
-
-    threads = [threading.Thread(target=run, args=(name,)) for name in calls]
-    for t in threads:
-        t.start()
-    ready.set()
-    for t in threads:
-        t.join(timeout=600)
+    # Queued as one caller still preparing: only full batches go, so the short call's window
+    # (queued first) shares the first batch with the long call's.
+    with scheduler.producing():
+        tickets = {name: scheduler.submit(windows, language, AsrOptions())
+                   for name, (windows, language) in calls.items()}
+    got = {name: ticket.result() for name, ticket in tickets.items()}
     scheduler.close()
 
     def key(words):
@@ -103,25 +93,17 @@ def test_one_failing_call_does_not_fail_its_batch_mates(asr_model):
     good = _windows(asr_model, "zh_ulaw_forbidden")
     broken = Window(good[0].chunks, good[0].audio, good[0].spans,
                     features=np.zeros((7, 3000), dtype=np.float32))  # not a log-mel the encoder takes
-    # One batch exactly as large as both calls, and time enough for both to join it.
+    # One batch exactly as large as both calls, queued before it goes.
     scheduler = BatchScheduler(asr_model, batch_size=len(good) + 1, max_wait_s=30.0)
+    with scheduler.producing():
+        tickets = {"good": scheduler.submit(good, "zh", AsrOptions()),
+                   "bad": scheduler.submit([broken], "zh", AsrOptions())}
     results: dict[str, object] = {}
-
-    def run(name: str, windows: list[Window]) -> None:
-        with scheduler.producing():
-            ready.wait()
+    for name, ticket in tickets.items():
         try:
-            results[name] = scheduler.transcribe(windows, "zh", AsrOptions())
+            results[name] = ticket.result()
         except ModelError as exc:
             results[name] = exc
-
-    ready = threading.Event()
-    threads = [threading.Thread(target=run, args=("good", good)), threading.Thread(target=run, args=("bad", [broken]))]
-    for t in threads:
-        t.start()
-    ready.set()
-    for t in threads:
-        t.join(timeout=300)
     scheduler.close()
 
     assert isinstance(results["bad"], ModelError)
