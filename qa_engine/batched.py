@@ -50,7 +50,7 @@ class BatchedAnalyzer:
         """Like `pipeline.analyze`; blocks while this call's windows wait for their batches."""
         opts = options or AnalysisOptions(asr=self.asr)
         with self.scheduler.producing():
-            call = prepare(path, opts, self.model, self.resolved.name)
+            call = prepare(path, opts, self.model, self.resolved.name, detect=self.scheduler.detect_language)
             with call.timer.stage("features"):
                 signals, chunks = call.asr_input()
                 windows = plan_windows(signals, chunks)

@@ -6,9 +6,10 @@ decode -> channels/speakers -> VAD -> ASR -> turns -> metrics -> detectors -> sc
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +122,13 @@ def analyze(path: str | Path, options: AnalysisOptions | None = None) -> CallAna
     return finish(call, words)
 
 
-def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_name: str) -> PreparedCall:
-    """Decode -> channels/speakers -> VAD -> language and rubric: all CPU work before the ASR."""
+def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_name: str,
+            detect: Callable[[np.ndarray], str] | None = None) -> PreparedCall:
+    """Decode -> channels/speakers -> VAD -> language and rubric: the work before the ASR.
+
+    `detect` answers "which language is this speech?" (default: the model, for this call
+    alone; the batched path passes its scheduler, which batches the question across calls).
+    """
     timer = _Timer()
     with timer.stage("decode"):
         audio = decode(path, opts.max_duration_s)
@@ -131,7 +137,7 @@ def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_
     if not any(tracks.regions.values()):
         raise AudioError(f"{Path(path).name}: no speech found in the recording (only silence or noise)")
     with timer.stage("language"):
-        language, lang_source = _language(model, tracks, opts)
+        language, lang_source = _language(detect or partial(detect_language, model), tracks, opts)
         rubric = _rubric(opts, language)
     return PreparedCall(Path(path), opts, audio, tracks, language, lang_source, rubric,
                         _with_hotwords(opts.asr, rubric), model_name, timer)
@@ -195,11 +201,11 @@ def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:
                    None, "separation", mono_segments=segments)
 
 
-def _language(model, tracks: _Tracks, opts: AnalysisOptions) -> tuple[str, str]:
+def _language(detect: Callable[[np.ndarray], str], tracks: _Tracks, opts: AnalysisOptions) -> tuple[str, str]:
     if opts.language:
         return opts.language, "metadata"
     speech, _ = pack_speech(tracks.signal, chunks_of(tracks.regions))
-    return detect_language(model, speech), "detected"
+    return detect(speech), "detected"
 
 
 def _rubric(opts: AnalysisOptions, language: str) -> Rubric:

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -38,6 +39,7 @@ from qa_engine.asr.transcribe import (
     SpeechChunk,
     hotword_prompt,
     pack_speech,
+    pick_language,
     route_words,
     usable_chunks,
     words_of,
@@ -175,6 +177,24 @@ def decode_batch(model: WhisperModel, windows: list[Window], language: str, opti
     return results
 
 
+def detection_features(model: WhisperModel, speech: np.ndarray) -> np.ndarray:
+    """Log-mel of the first 30 s of speech, as `WhisperModel.detect_language` computes it."""
+    fe = model.feature_extractor
+    return pad_or_trim(fe(speech[: fe.n_samples])[..., : fe.nb_max_frames])
+
+
+def _features_of(w: Window) -> np.ndarray:
+    if w.features is None:
+        raise ValueError("a queued window has no features")
+    return w.features
+
+
+def detect_batch(model: WhisperModel, features: list[np.ndarray]) -> list[str]:
+    """The language of each call, from one encoder pass over all of them."""
+    results = model.model.detect_language(model.encode(np.stack(features)))
+    return [pick_language([(token[2:-2], p) for token, p in r]) for r in results]
+
+
 def _verdict(subsegments: list[dict]) -> str:
     if not subsegments:
         return "ok"
@@ -223,6 +243,7 @@ class BatchStats:
     fallbacks: int = 0  # windows decoded again alone
     failed_windows: int = 0
     mixed_batches: int = 0  # batches holding windows of more than one call
+    detections: int = 0  # calls whose language was detected (their encoder passes batched too)
     asr_busy_s: float = 0.0  # time spent decoding (the ASR's critical path)
 
     @property
@@ -231,17 +252,17 @@ class BatchStats:
 
 
 class Ticket:
-    """One call's windows on their way through the queue."""
+    """One call's windows (or its language question) on their way through the queue."""
 
     def __init__(self, n: int) -> None:
-        self.words: list[list[Word] | None] = [None] * n
+        self.words: list[Any] = [None] * n
         self.left = n
         self.error: BaseException | None = None
         self.done = threading.Event()
         if n == 0:
             self.done.set()
 
-    def deliver(self, index: int, words: list[Word]) -> None:
+    def deliver(self, index: int, words: Any) -> None:
         self.words[index] = words
         self.left -= 1
         if self.left == 0:
@@ -260,15 +281,24 @@ class Ticket:
             raise self.error
         return sorted((w for ws in self.words for w in (ws or [])), key=lambda w: (w.start, w.end))
 
+    def language(self) -> str:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return str(self.words[0])
+
 
 @dataclass
 class _Item:
     ticket: Ticket
     index: int
-    window: Window
+    window: Window  # for a language question: the first 30 s of speech, features computed
     options: AsrOptions
-    language: str
+    language: str  # DETECT: the item asks for the call's language
     queued_at: float = field(default_factory=time.monotonic)
+
+
+DETECT = "?"  # the queue of language questions: answered before windows, which need a language
 
 
 class BatchScheduler:
@@ -290,6 +320,7 @@ class BatchScheduler:
         self._cv = threading.Condition()
         self._queues: dict[tuple, deque[_Item]] = {}
         self._producers = 0
+        self._asking = 0  # producers blocked on a language question
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="asr-batches", daemon=True)
         self._thread.start()
@@ -322,6 +353,22 @@ class BatchScheduler:
             self._cv.notify_all()
         return ticket
 
+    def detect_language(self, speech: np.ndarray) -> str:
+        """The call's language, its encoder pass batched with other calls' (features computed by the caller)."""
+        window = Window([], speech[: 30 * SAMPLE_RATE], [], features=detection_features(self.model, speech))
+        ticket = Ticket(1)
+        with self._cv:
+            if self._closed:
+                raise ModelError("the ASR scheduler is shut down")
+            self._queues.setdefault((DETECT,), deque()).append(_Item(ticket, 0, window, AsrOptions(), DETECT))
+            self._asking += 1
+            self._cv.notify_all()
+        try:
+            return ticket.language()
+        finally:
+            with self._cv:
+                self._asking -= 1
+
     def close(self) -> None:
         with self._cv:
             self._closed = True
@@ -342,17 +389,19 @@ class BatchScheduler:
             self._run(batch)
 
     def _next_batch(self) -> list[_Item] | None:
-        waiting = [(k, q) for k, q in self._queues.items() if q]
+        waiting = {k: q for k, q in self._queues.items() if q}
         if not waiting:
             return None
-        full = [k for k, q in waiting if len(q) >= self.batch_size]
-        if full:
-            key = full[0]
-        else:
-            key, oldest = min(((k, q[0].queued_at) for k, q in waiting), key=lambda kv: kv[1])
-            idle = self._producers == 0 or self._closed
-            if not idle and time.monotonic() - oldest < self.max_wait_s:
-                return None
+        ready = [k for k, q in waiting.items() if len(q) >= self.batch_size]
+        if not ready:
+            # Callers waiting for their language are not preparing anything else meanwhile.
+            idle = self._producers - self._asking == 0 or self._closed
+            now = time.monotonic()
+            ready = [k for k, q in waiting.items() if idle or now - q[0].queued_at >= self.max_wait_s]
+        if not ready:
+            return None
+        # Language questions first: each holds back a whole call's windows.
+        key = (DETECT,) if (DETECT,) in ready else min(ready, key=lambda k: waiting[k][0].queued_at)
         q = self._queues[key]
         return [q.popleft() for _ in range(min(self.batch_size, len(q)))]
 
@@ -364,6 +413,9 @@ class BatchScheduler:
 
     def _run(self, batch: list[_Item]) -> None:
         language = batch[0].language
+        if language == DETECT:
+            self._run_detect(batch)
+            return
         t0 = time.perf_counter()
         try:
             results = decode_batch(self.model, [it.window for it in batch], language, batch[0].options, self.stats)
@@ -387,3 +439,18 @@ class BatchScheduler:
         self.stats.windows += len(batch)
         self.stats.mixed_batches += len({id(it.ticket) for it in batch}) > 1
         self.stats.window_audio_s += sum(it.window.duration for it in batch)
+
+    def _run_detect(self, batch: list[_Item]) -> None:
+        t0 = time.perf_counter()
+        features = [_features_of(it.window) for it in batch]
+        try:
+            languages: list[str | None] = list(detect_batch(self.model, features))
+        except Exception:
+            languages = [None] * len(batch)  # one bad item must not fail the others: ask each alone
+        for it, lang, feats in zip(batch, languages, features, strict=True):
+            try:
+                it.ticket.deliver(0, lang or detect_batch(self.model, [feats])[0])
+            except Exception as exc:
+                it.ticket.fail(ModelError(f"language detection failed on this call: {exc}"))
+        self.stats.asr_busy_s += time.perf_counter() - t0
+        self.stats.detections += len(batch)

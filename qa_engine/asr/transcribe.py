@@ -132,6 +132,11 @@ def _level(chunk: np.ndarray, target_dbfs: float = -23.0) -> np.ndarray:
 def detect_language(model: WhisperModel, speech: np.ndarray) -> str:
     """The most likely of the supported languages on up to 30 s of speech."""
     _, _, probs = model.detect_language(speech[: 30 * SAMPLE_RATE])
+    return pick_language(probs)
+
+
+def pick_language(probs: list[tuple[str, float]]) -> str:
+    """The supported language Whisper finds most likely, from its (language, probability) list."""
     ranked = {lang: p for lang, p in probs if lang in SUPPORTED_LANGUAGES}
     # Cantonese and other Chinese varieties are closest to the zh rubric.
     ranked["zh"] = ranked.get("zh", 0.0) + sum(p for lang, p in probs if lang in ("yue",))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
 
 from qa_engine import AnalysisOptions, AsrOptions, ModelError
 from qa_engine.asr.batching import BatchScheduler, Window, add_features, decode_batch, plan_windows
-from qa_engine.asr.transcribe import SpeechChunk, chunks_of
+from qa_engine.asr.transcribe import SpeechChunk, chunks_of, detect_language
 from qa_engine.audio import decode
 from qa_engine.pipeline import prepare
 from qa_engine.types import SAMPLE_RATE, Speaker
@@ -113,3 +114,26 @@ def test_one_failing_call_does_not_fail_its_batch_mates(asr_model):
     assert "这是规定" in "".join(w.text for w in words)
     assert scheduler.stats.mixed_batches >= 1  # they really were batched together
     assert scheduler.stats.failed_windows == 1
+
+
+def test_language_questions_through_the_scheduler_are_answered_as_for_one_call(asr_model):
+    speech = {}
+    for call_id in ("en_rude_agent", "zh_ulaw_forbidden", "zh_mono_good"):
+        call = prepare(call_file(call_id), AnalysisOptions(language="zh"), asr_model, "base")
+        speech[call_id] = np.concatenate([w.audio for w in plan_windows(*call.asr_input())])
+    scheduler = BatchScheduler(asr_model, batch_size=8, max_wait_s=30.0)
+    answers: dict[str, str] = {}
+
+    def ask(call_id: str) -> None:
+        with scheduler.producing():
+            answers[call_id] = scheduler.detect_language(speech[call_id])
+
+    threads = [threading.Thread(target=ask, args=(c,)) for c in speech]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    scheduler.close()
+    assert answers == {c: detect_language(asr_model, s) for c, s in speech.items()}
+    assert answers == {"en_rude_agent": "en", "zh_ulaw_forbidden": "zh", "zh_mono_good": "zh"}
+    assert scheduler.stats.detections == 3
