@@ -64,7 +64,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "median_score": ("中位数", "Median score"),
     "pass_rate": ("合格率", "Pass rate"),
     "fatal": ("一票否决", "Fatal"),
-    "violations": ("违规类型", "Violations by type"),
+    "violations": ("不合格项（通话数）", "Failed items (calls)"),
+    "confirmed": ("人工结果", "Inspector's result"),
+    "confirmed_hint": ("质检员改判或已复核的通话按质检员的结果（各项状态、得分、合格、一票否决）统计，其余按机器结果；"
+                       "校准一节对比机器与质检员。",
+                       "Calls an inspector has overridden or finalised count with the inspector's result (item "
+                       "statuses, score, pass, fatal), the others with the machine's; the calibration compares "
+                       "the two."),
     "worst_calls": ("最差通话", "Worst calls"),
     "by_agent": ("按座席", "By agent"),
     "by_team": ("按班组", "By team"),

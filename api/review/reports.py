@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from api.calls.models import Call, Result
 from api.review.models import Review
-from api.review.service import final_score
+from api.review.service import effective_result
 
-COLUMNS = ["group", "name", "calls_analysed", "reviewed", "avg_score", "median_score", "pass_rate", "fatal",
-           "violations"]
+COLUMNS = ["group", "name", "calls_analysed", "reviewed", "confirmed", "avg_score", "median_score", "pass_rate",
+           "fatal", "violations"]
 
 
 def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -27,6 +27,7 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rows:
         violations.update(r["violations"])
     return {"calls_analysed": len(rows), "reviewed": sum(1 for r in rows if r["reviewed"]),
+            "confirmed": sum(1 for r in rows if r["confirmed"]),
             "avg_score": round(statistics.fmean(scores), 2) if scores else None,
             "median_score": round(statistics.median(scores), 2) if scores else None,
             "pass_rate": round(sum(1 for r in rows if r["passed"]) / len(rows), 4) if rows else None,
@@ -62,24 +63,25 @@ def _rows(session: Session, start: datetime, end: datetime, agent_id: str | None
         q = q.where(Call.agent_id == agent_id)
     rows: list[dict[str, Any]] = []
     for call, res, review in session.execute(q).all():
-        touched = review is not None and review.score is not None
+        eff = effective_result(call, res.scorecard, review)
         rows.append({"id": call.id, "agent": call.agent_id or "-", "agent_name": call.agent_name or "",
-                     "team": call.team or "-", "score": final_score(call, review),
-                     "passed": bool(review.passed if touched and review else call.passed),
-                     "fatal": bool(review.fatal if touched and review else call.fatal),
-                     "reviewed": bool(review is not None and review.finalized),
-                     "violations": [e["type"] for e in res.events or [] if e.get("type") not in ("pii",)]})
+                     "team": call.team or "-", "score": eff["score"], "passed": eff["passed"],
+                     "fatal": eff["fatal"], "reviewed": eff["finalized"], "confirmed": eff["confirmed"],
+                     "violations": eff["failed_items"]})
     return rows
 
 
 def daily(session: Session, day: date, agent_id: str | None = None, period: str = "day",
           tz: str = "UTC") -> dict[str, Any]:
     """Every call analysed (status done) whose call date falls on `day` (in the time zone `tz`) -- or in its
-    week or month -- with its final score: the reviewed one where an inspector touched the call, else the
-    machine's; with the previous period's totals for the trend."""
+    week or month -- counted by its effective result (`service.effective_result`): where an inspector touched
+    the call, the inspector's item statuses, score, pass and fatal, else the machine's; `confirmed` counts the
+    calls whose figures are the inspector's, `violations` the calls per failed item. With the previous
+    period's totals for the trend. The calibration alone compares the machine with the inspector."""
     first, last = period_bounds(day, period)
     start, end = utc_bounds(first, last, tz)
     rows = _rows(session, start, end, agent_id)
+    item_names = _item_names(session, start, end)
     pfirst, _ = period_bounds(first - timedelta(days=1), period)
     prev = _rows(session, *utc_bounds(pfirst, first, tz), agent_id)
     groups: list[dict[str, Any]] = []
@@ -93,9 +95,20 @@ def daily(session: Session, day: date, agent_id: str | None = None, period: str 
     worst = sorted((r for r in rows if r["score"] is not None), key=lambda r: r["score"])[:10]
     return {"day": day.isoformat(), "period": period, "time_zone": tz, "from": first.isoformat(),
             "to": last.isoformat(), "total": _stats(rows), "previous": {"from": pfirst.isoformat(), **_stats(prev)},
-            "groups": groups, "calibration": calibration(session, start, end, agent_id),
+            "groups": groups, "item_names": item_names, "calibration": calibration(session, start, end, agent_id),
             "worst_calls": [{"id": r["id"], "agent": r["agent"], "team": r["team"], "score": r["score"]}
                             for r in worst]}
+
+
+def _item_names(session: Session, start: datetime, end: datetime) -> dict[str, str]:
+    """Scorecard item id -> its name in the rubric (as the scorecards of the period have it), for display."""
+    q = (select(Result.scorecard).join(Call, Result.call_id == Call.id)
+         .where(Call.status == "done", Call.call_date >= start, Call.call_date < end))
+    names: dict[str, str] = {}
+    for (card,) in session.execute(q).all():
+        for it in (card or {}).get("items", []):
+            names.setdefault(it["id"], it.get("name") or it["id"])
+    return names
 
 
 def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
@@ -144,8 +157,8 @@ def calibration(session: Session, start: datetime, end: datetime, agent_id: str 
 
 def _flat(g: dict[str, Any]) -> list[Any]:
     v = g["violations"]
-    return [g.get("group", "all"), g.get("name", "all"), g["calls_analysed"], g["reviewed"], g["avg_score"],
-            g["median_score"], g["pass_rate"], g["fatal"], "; ".join(f"{k}={n}" for k, n in v.items())]
+    return [g.get("group", "all"), g.get("name", "all"), g["calls_analysed"], g["reviewed"], g["confirmed"],
+            g["avg_score"], g["median_score"], g["pass_rate"], g["fatal"], "; ".join(f"{k}={n}" for k, n in v.items())]
 
 
 def to_csv(report: dict[str, Any]) -> str:

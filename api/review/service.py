@@ -239,3 +239,17 @@ def final_score(call: Call, review: Review | None) -> float | None:
     if review is not None and review.score is not None:
         return review.score
     return call.score
+
+
+def effective_result(call: Call, card: dict[str, Any], review: Review | None) -> dict[str, Any]:
+    """The confirmed result of one call, the one every report counts. Where an inspector has touched the call
+    (overridden an item, accepted an appeal or finalised the review) it is the inspector's: the items with the
+    overrides applied (`effective_items`) and the reviewed score, pass and fatal (`final_score`, as the call
+    page shows them); else the machine's. `failed_items`: the items whose effective status is "fail" (the
+    rule of the calls' `failed_items`); `confirmed`: the inspector's result; `finalized`: the review is final."""
+    items = effective_items(card, review)
+    confirmed = review is not None and review.score is not None
+    src: Any = review if confirmed else call
+    return {"score": final_score(call, review), "passed": bool(src.passed), "fatal": bool(src.fatal),
+            "items": items, "failed_items": [i["id"] for i in items if i.get("status") == "fail"],
+            "confirmed": confirmed, "finalized": bool(review is not None and review.finalized)}

@@ -238,3 +238,117 @@ def test_daily_report_matches_the_database(ui_server: dict[str, Any], browser: A
     cli = json.loads(out.stdout)["total"]
     for k in ("calls_analysed", "reviewed", "fatal", "avg_score", "pass_rate"):
         assert api[k] == cli[k] == pytest.approx(want[k])
+
+
+def effective_db_figures(db: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
+    """The day's figures per agent and in all ("all") counted straight from the database with the inspector's
+    overrides applied here (each item's status and score, then total, pass and fatal by the rubric's rule),
+    independently of the service; and the machine's own failed-item counts, for contrast."""
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT c.agent_id, res.scorecard, r.items, r.score, r.finalized FROM calls c "
+        "JOIN results res ON res.call_id = c.id LEFT JOIN reviews r ON r.call_id = c.id "
+        "WHERE c.status = 'done' AND c.call_date >= ? AND c.call_date < ?",
+        (f"{DAY} 00:00:00", f"{DAY} 23:59:59.999999")).fetchall()
+    con.close()
+    calls: dict[str, list[dict[str, Any]]] = {}
+    machine: dict[str, dict[str, int]] = {}
+    for agent, card_json, items_json, stored_score, finalized in rows:
+        card, over = json.loads(card_json), json.loads(items_json or "{}")
+        overrides = {k: (v["status"], v["score"]) for k, v in over.items()}
+        items = [{**it, "status": overrides.get(it["id"], (it["status"],))[0]} for it in card["items"]]
+        confirmed = stored_score is not None  # an inspector overrode an item or finalised the review
+        total, passed, fatal = float(card["total"]), bool(card["passed"]), bool(card["fatal"])
+        if confirmed:
+            total = expected_total(card, overrides)
+            assert stored_score == pytest.approx(total, abs=0.05)  # the review as stored agrees
+            fatal = any(i["fatal"] and i["status"] in ("fail", "needs_review") for i in items)
+            scored_max = sum(i["max"] for i in items if i["status"] != "manual"
+                             and overrides.get(i["id"], (None, i["score"]))[1] is not None)
+            passed = (not fatal) and total >= card["pass_score"] * scored_max / card["max"]
+        failed = [i["id"] for i in items if i["status"] == "fail"]
+        for key in (agent, "all"):
+            calls.setdefault(key, []).append({"score": total, "passed": passed, "fatal": fatal, "failed": failed,
+                                              "confirmed": confirmed, "reviewed": bool(finalized)})
+            m = machine.setdefault(key, {})
+            for it in card["items"]:
+                if it["status"] == "fail":
+                    m[it["id"]] = m.get(it["id"], 0) + 1
+    out: dict[str, dict[str, Any]] = {}
+    for key, cs in calls.items():
+        violations: dict[str, int] = {}
+        for c in cs:
+            for i in c["failed"]:
+                violations[i] = violations.get(i, 0) + 1
+        out[key] = {"calls_analysed": len(cs), "reviewed": sum(c["reviewed"] for c in cs),
+                    "confirmed": sum(c["confirmed"] for c in cs),
+                    "avg_score": round(statistics.fmean(c["score"] for c in cs), 2),
+                    "pass_rate": round(sum(c["passed"] for c in cs) / len(cs), 4),
+                    "fatal": sum(c["fatal"] for c in cs), "violations": dict(sorted(violations.items()))}
+    return out, machine
+
+
+def test_report_counts_the_inspectors_result(ui_server: dict[str, Any], browser: Any) -> None:
+    """After the overrides above (a failed item of the worst call set to pass, finalised) and one more on the
+    other call (an item's score changed, not finalised), every report format counts the inspector's result:
+    failed items, score, pass, fatal, per agent and in all."""
+    srv, ids = ui_server["server"], ui_server["ids"]
+    worst = state["worst"]
+    other = ids["zh-1"] if worst == ids["rude-1"] else ids["rude-1"]
+    card = state["cards"][other]
+    item = next((i for i in card["items"] if i["status"] == "fail"),
+                next(i for i in card["items"] if i["status"] == "pass" and i["max"] > 0))
+    status, score = ("pass", float(item["max"]) / 2) if item["status"] == "fail" else ("fail", 0.0)
+    page = login(browser, srv.base, "insp")
+    page.goto(f"{srv.base}/ui/calls/{other}")
+    csrf = page.locator(f"#item-{item['id']} form.override input[name=csrf]").get_attribute("value")
+    r = page.request.post(f"{srv.base}/ui/calls/{other}/items/{item['id']}", max_redirects=0,
+                          form={"status": status, "score": str(score), "comment": "heard it", "csrf": csrf or ""})
+    assert r.status == 303, r.text()
+
+    want, machine = effective_db_figures(srv.data_dir / "qa.sqlite3")
+    assert want["all"]["confirmed"] == 2 and want["all"]["reviewed"] == 1
+    assert want["all"]["violations"] != machine["all"]  # the overrides change what failed
+    iid = state["item"]["id"]  # failed by the machine, set to pass by the inspector
+    assert want["all"]["violations"].get(iid, 0) < machine["all"][iid]
+    keys = ("calls_analysed", "reviewed", "confirmed", "avg_score", "pass_rate", "fatal", "violations")
+
+    def check(got: dict[str, Any], exp: dict[str, Any]) -> None:
+        for k in keys:
+            assert got[k] == (pytest.approx(exp[k]) if k in ("avg_score", "pass_rate") else exp[k]), k
+
+    def parse_violations(cell: str) -> dict[str, int]:
+        return {k: int(n) for k, n in (p.split("=") for p in cell.split("; ") if p)}
+
+    def flat(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: (parse_violations(str(row[k] or "")) if k == "violations" else
+                    float(row[k]) if k in ("avg_score", "pass_rate") else int(row[k])) for k in keys}
+
+    with srv.client(ui_server["admin"]) as c:
+        report = c.get("/v1/reports/daily", params={"day": DAY}).json()
+        csv_text = c.get("/v1/reports/daily", params={"day": DAY, "format": "csv"}).text
+        xlsx = c.get("/v1/reports/daily", params={"day": DAY, "format": "xlsx"}).content
+    check(report["total"], want["all"])
+    for g in report["groups"]:
+        if g["group"] == "agent":
+            check(g, want[g["name"]])
+    assert {w["id"]: w["score"] for w in report["worst_calls"]}[other] == pytest.approx(
+        expected_total(card, {item["id"]: (status, score)}))
+
+    csv_rows = {(x["group"], x["name"]): flat(x) for x in csv.DictReader(io.StringIO(csv_text))}
+    from openpyxl import load_workbook
+
+    values = list(load_workbook(io.BytesIO(xlsx)).worksheets[0].iter_rows(values_only=True))
+    xrows = {(v[0], v[1]): flat(dict(zip(values[0], v, strict=True))) for v in values[1:]}
+    for key, exp in want.items():
+        group = ("all", "all") if key == "all" else ("agent", key)
+        check(csv_rows[group], exp)
+        check(xrows[group], exp)
+
+    page.goto(f"{srv.base}/ui/reports/daily?day={DAY}")
+    total = page.locator("#report-total tbody tr").first
+    assert int(total.locator(".c-confirmed").inner_text()) == want["all"]["confirmed"]
+    tags = total.locator(".c-violations .tag")
+    assert {tags.nth(i).get_attribute("data-item"): int(tags.nth(i).inner_text().split()[-1])
+            for i in range(tags.count())} == want["all"]["violations"]
+    page.context.close()
