@@ -178,15 +178,19 @@ def test_agent_appeals_and_supervisor_accepts(ui_server: dict[str, Any], browser
     page.context.close()
 
 
+def day_rows(db: Path, select_from: str) -> list[Any]:
+    """`select_from` (calls aliased c) over the calls analysed on DAY, straight from the SQLite file."""
+    con = sqlite3.connect(db)
+    rows = con.execute(f"{select_from} WHERE c.status = 'done' AND c.call_date >= ? AND c.call_date < ?",
+                       (f"{DAY} 00:00:00", f"{DAY} 23:59:59.999999")).fetchall()
+    con.close()
+    return rows
+
+
 def db_figures(db: Path) -> dict[str, Any]:
     """The day's figures counted straight from the database."""
-    con = sqlite3.connect(db)
-    rows = con.execute(
-        "SELECT c.id, c.agent_id, c.score, c.passed, c.fatal, r.score, r.passed, r.fatal, r.finalized "
-        "FROM calls c LEFT JOIN reviews r ON r.call_id = c.id "
-        "WHERE c.status = 'done' AND c.call_date >= ? AND c.call_date < ?",
-        (f"{DAY} 00:00:00", f"{DAY} 23:59:59.999999")).fetchall()
-    con.close()
+    rows = day_rows(db, "SELECT c.id, c.agent_id, c.score, c.passed, c.fatal, r.score, r.passed, r.fatal, r.finalized "
+                        "FROM calls c LEFT JOIN reviews r ON r.call_id = c.id")
     final = [(r[5] if r[5] is not None else r[2]) for r in rows]
     passed = [(r[6] if r[5] is not None else r[3]) for r in rows]
     fatal = [(r[7] if r[5] is not None else r[4]) for r in rows]
@@ -244,13 +248,8 @@ def effective_db_figures(db: Path) -> tuple[dict[str, dict[str, Any]], dict[str,
     """The day's figures per agent and in all ("all") counted straight from the database with the inspector's
     overrides applied here (each item's status and score, then total, pass and fatal by the rubric's rule),
     independently of the service; and the machine's own failed-item counts, for contrast."""
-    con = sqlite3.connect(db)
-    rows = con.execute(
-        "SELECT c.agent_id, res.scorecard, r.items, r.score, r.finalized FROM calls c "
-        "JOIN results res ON res.call_id = c.id LEFT JOIN reviews r ON r.call_id = c.id "
-        "WHERE c.status = 'done' AND c.call_date >= ? AND c.call_date < ?",
-        (f"{DAY} 00:00:00", f"{DAY} 23:59:59.999999")).fetchall()
-    con.close()
+    rows = day_rows(db, "SELECT c.agent_id, res.scorecard, r.items, r.score, r.finalized FROM calls c "
+                        "JOIN results res ON res.call_id = c.id LEFT JOIN reviews r ON r.call_id = c.id")
     calls: dict[str, list[dict[str, Any]]] = {}
     machine: dict[str, dict[str, int]] = {}
     for agent, card_json, items_json, stored_score, finalized in rows:
