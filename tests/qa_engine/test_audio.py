@@ -13,6 +13,7 @@ import soundfile as sf
 
 from qa_engine.audio import decode
 from qa_engine.errors import AudioError
+from qa_engine.metrics.loudness import dbfs
 
 SOURCE_S = 6.0  # the first 6 s of a stereo call: only the agent (left) speaks, from 1.0 s
 
@@ -35,10 +36,6 @@ def _encode(path: Path, data: np.ndarray, sr: int, codec: str, rate: int, fmt: s
         for packet in stream.encode(None):
             out.mux(packet)
     return path
-
-
-def _db(x: np.ndarray) -> float:
-    return 20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12)
 
 
 FORMATS = [
@@ -70,7 +67,7 @@ def test_every_recorder_format_decodes_with_duration_and_channels(tmp_path, sour
     assert codec_seen in audio.codec
     # The agent (left) speaks, the customer (right) is silent: the sides are not swapped or mixed.
     speech = slice(int(1.2 * 16000), int(5.8 * 16000))
-    assert _db(audio.channels[0][speech]) > _db(audio.channels[1][speech]) + 15
+    assert dbfs(audio.channels[0][speech]) > dbfs(audio.channels[1][speech]) + 15
 
 
 def test_mono_file_decodes_to_one_channel(tmp_path, source):

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import CALLS, REAL
+from tests.gpu import cpu_only
 
 
 def qa_engine(*args: object, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -89,11 +90,8 @@ def test_bench_times_every_variant_and_appends_a_section(short_calls, tmp_path):
     assert "| variant |" in out.stderr
 
 
+@cpu_only
 def test_cuda_without_a_gpu_exits_2_in_one_line(short_calls, tmp_path):
-    import ctranslate2
-
-    if ctranslate2.get_cuda_device_count() > 0:
-        pytest.skip("a CUDA device is visible here")
     src, _ = short_calls
     out = qa_engine("bench", src, "--device", "cuda", "--json", cwd=tmp_path, timeout=120)
     assert out.returncode == 2
