@@ -155,8 +155,8 @@ def decode_batch(model: WhisperModel, windows: list[Window], language: str, opti
                  stats: BatchStats | None = None) -> list[list[Word]]:
     """Words of each window, on its call's clock, with their parties; one batched pass."""
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-    features = np.stack([w.features if w.features is not None else
-                         pad_or_trim(model.feature_extractor(w.audio)[..., :-1]) for w in windows])
+    add_features(model, [w for w in windows if w.features is None])
+    features = np.stack([_features_of(w) for w in windows])
     meta = [{"offset": 0.0, "duration": w.duration, "segments": []} for w in windows]
     outputs = BatchedInferencePipeline(model).forward(features, tokenizer, meta,
                                                       _transcription_options(tokenizer, options, language))
