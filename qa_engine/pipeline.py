@@ -1,6 +1,6 @@
 """The call analysis pipeline, top-down as stages:
 
-decode -> channels/speakers -> VAD -> ASR -> turns -> metrics -> detectors -> scorecard
+decode -> channels/speakers -> VAD -> ASR -> turns -> metrics -> semantic -> detectors -> scorecard
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from qa_engine.metrics.timing import call_metrics
 from qa_engine.scoring.detectors import CallContext
 from qa_engine.scoring.rubric import Rubric, default_for, load
 from qa_engine.scoring.scorecard import build_scorecard
+from qa_engine.semantic import models as semantic_models
+from qa_engine.semantic.stage import label_turns
 from qa_engine.turns import build_turns
 from qa_engine.types import (
     SAMPLE_RATE,
@@ -144,7 +146,7 @@ def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_
 
 
 def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
-    """Turns -> metrics -> detectors -> scorecard, from the call's words."""
+    """Turns -> metrics -> semantic -> detectors -> scorecard, from the call's words."""
     timer, tracks, language, rubric, opts = call.timer, call.tracks, call.language, call.rubric, call.options
     with timer.stage("turns"):
         if tracks.mono_segments is not None:
@@ -153,9 +155,12 @@ def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
     with timer.stage("metrics"):
         _measure(turns, tracks, language)
         metrics = call_metrics(call.audio.duration, tracks.regions, turns, opts.connect_offset_s)
+    semantic_model = semantic_models.load(device=call.asr.device)  # once per process, like the ASR model
+    with timer.stage("semantic"):
+        semantic = label_turns(turns, semantic_model)
     with timer.stage("detectors"):
         ctx = CallContext(language=language, turns=turns, regions=tracks.regions, metrics=metrics,
-                          length_s=call.audio.duration)
+                          length_s=call.audio.duration, semantic=semantic)
         scorecard, events = build_scorecard(rubric, ctx)
     if opts.redact_pii:
         _redact(turns, events, scorecard)
@@ -165,7 +170,7 @@ def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
                     agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=call.model_name,
                     timings=timer.timings)
     return CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard,
-                        speech=tracks.regions)
+                        speech=tracks.regions, semantic=semantic)
 
 
 def _redact(turns: list[Turn], events: list[Event], scorecard: Scorecard) -> None:

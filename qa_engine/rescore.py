@@ -14,14 +14,26 @@ from typing import Any
 from qa_engine.scoring.detectors import CallContext
 from qa_engine.scoring.rubric import Rubric
 from qa_engine.scoring.scorecard import build_scorecard
-from qa_engine.types import SPEAKERS, CallMetrics, Event, Scorecard, Speaker, SpeechRegion, Turn, Utterance, Word
+from qa_engine.types import (
+    SPEAKERS,
+    CallMetrics,
+    Event,
+    Scorecard,
+    SemanticInfo,
+    Speaker,
+    SpeechRegion,
+    Turn,
+    Utterance,
+    Word,
+)
 
 
 def turn_from_dict(d: dict[str, Any]) -> Turn:
     spk: Speaker = d["speaker"]
     words = [Word(text=w["text"], start=w["start"], end=w["end"], probability=w.get("probability", 1.0),
                   speaker=spk) for w in d.get("words", [])]
-    utterances = [Utterance(start=u["start"], end=u["end"], text=u.get("text", ""), level_dbfs=u.get("level_dbfs"))
+    utterances = [Utterance(start=u["start"], end=u["end"], text=u.get("text", ""), level_dbfs=u.get("level_dbfs"),
+                            labels=dict(u.get("labels") or {}))
                   for u in d.get("utterances", [])]
     return Turn(speaker=spk, start=d["start"], end=d["end"], text=d["text"], words=words, utterances=utterances,
                 rate_per_min=d.get("rate_per_min"), units=d.get("units", 0), level_dbfs=d.get("level_dbfs"),
@@ -42,8 +54,10 @@ def context_from_dict(result: dict[str, Any], language: str | None = None) -> Ca
     names = {f.name for f in fields(CallMetrics)}
     metrics = CallMetrics(**{k: v for k, v in result.get("metrics", {}).items() if k in names})
     call = result.get("call", {})
+    semantic = SemanticInfo.from_dict(result["semantic"]) if result.get("semantic") else None
     return CallContext(language=language or call.get("language") or "zh", turns=turns, regions=regions,
-                       metrics=metrics, length_s=float(call.get("length_s") or metrics.length_s or 0.0))
+                       metrics=metrics, length_s=float(call.get("length_s") or metrics.length_s or 0.0),
+                       semantic=semantic)
 
 
 def rescore(result: dict[str, Any], rubric: Rubric) -> tuple[Scorecard, list[Event]]:

