@@ -1,5 +1,5 @@
 """Shared fixtures: fixture paths, labels, the ASR model (once per session), analysed calls,
-and a builder of detector contexts from plain turn descriptions."""
+a builder of detector contexts from plain turn descriptions, and the semantic model that labels them."""
 
 from __future__ import annotations
 
@@ -115,3 +115,24 @@ def build_context(language: str, turns: list[dict[str, Any]], length_s: float | 
 @pytest.fixture(scope="session")
 def make_context() -> Callable[..., Any]:
     return build_context
+
+
+@pytest.fixture(scope="session")
+def semantic_model():
+    """The default semantic model (encoder and heads, verified), loaded once per session."""
+    from qa_engine.semantic import models
+
+    return models.load()
+
+
+@pytest.fixture(scope="session")
+def make_labelled_context(semantic_model) -> Callable[..., Any]:
+    """build_context, then the semantic stage over its turns, as the pipeline runs it before the detectors."""
+    from qa_engine.semantic.stage import label_turns
+
+    def build(language: str, turns: list[dict[str, Any]], length_s: float | None = None):
+        ctx = build_context(language, turns, length_s)
+        ctx.semantic = label_turns(ctx.turns, semantic_model)
+        return ctx
+
+    return build

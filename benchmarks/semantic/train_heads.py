@@ -46,7 +46,10 @@ RESULTS = ROOT / "benchmarks" / "results_semantic.md"
 FIND_PRECISION = {"conduct": 0.95, "other": 0.8}
 SURE_PRECISION = {"conduct": 0.98, "other": 0.9}
 GRID = np.round(np.arange(0.30, 0.991, 0.01), 2)
-FLOOR = 0.5  # never report a label the head itself thinks less likely than not
+# Never report a label the head itself thinks less likely than not; five emotions share one
+# softmax, and anger and frustration split their mass, so there the floor is lower.
+FLOOR = {"emotion": 0.4}
+DEFAULT_FLOOR = 0.5
 
 
 @dataclass
@@ -95,7 +98,8 @@ def choose_thresholds(head: str, x: np.ndarray, y: list[str], fitted: Head) -> d
     out: dict[str, Threshold] = {}
     for label in _positive_labels(head):
         s, truth = oof[:, classes.index(label)], np.array([v == label for v in y])
-        find = next((t for t in GRID if t >= FLOOR and _precision_at(s, truth, t)[0] >= FIND_PRECISION[kind]), 0.95)
+        floor = FLOOR.get(head, DEFAULT_FLOOR)
+        find = next((t for t in GRID if t >= floor and _precision_at(s, truth, t)[0] >= FIND_PRECISION[kind]), 0.95)
         sure = next((t for t in GRID if t >= find and _precision_at(s, truth, t)[0] >= SURE_PRECISION[kind]), 0.99)
         out[label] = Threshold(float(find), float(max(sure, find)))
     return out

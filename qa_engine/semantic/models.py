@@ -83,7 +83,7 @@ def load(name_or_path: str | None = None, device: str = "cpu") -> SemanticModel:
                                  "train them with benchmarks/semantic/train_heads.py")
             if not Path(name).expanduser().is_dir():
                 _verify_heads(name, heads_path)
-            _loaded[(name, device)] = SemanticModel(name, encoder, _read_heads(heads_path))
+            _loaded[(name, device)] = SemanticModel(encoder.name, encoder, _read_heads(heads_path))
         return _loaded[(name, device)]
 
 
