@@ -51,7 +51,7 @@ def test_a_changed_weight_file_fails_its_checksum(fresh_cache, tmp_path, monkeyp
         table["models"]["use-multilingual-v3"]["sha256"]["weights.npz"] = "0" * 64
 
     _manifest_copy(tmp_path, monkeypatch, corrupt)
-    with pytest.raises(ModelError, match="weights.npz failed its checksum"):
+    with pytest.raises(ModelError, match=r"weights\.npz failed its checksum"):
         models.load("use-multilingual-v3")
 
 
@@ -60,7 +60,7 @@ def test_changed_heads_fail_their_checksum(fresh_cache, tmp_path, monkeypatch) -
         table["models"]["use-multilingual-v3"]["heads"]["sha256"] = "f" * 64
 
     _manifest_copy(tmp_path, monkeypatch, corrupt)
-    with pytest.raises(ModelError, match="heads use-multilingual-v3.npz failed their checksum"):
+    with pytest.raises(ModelError, match=r"heads use-multilingual-v3\.npz failed their checksum"):
         models.load("use-multilingual-v3")
 
 

@@ -39,7 +39,7 @@ EN_OPEN = {"speaker": "agent", "text": "Thank you for calling, this is Dana, how
 def test_a_reworded_brush_off_is_found(rubrics, make_labelled_context, lang, brush_off) -> None:
     opening = ZH_OPEN if lang == "zh" else EN_OPEN
     ask = "我上周申请的退款怎么还没到？" if lang == "zh" else "My refund from last week still hasn't arrived."
-    card, events, items = _score(rubrics, make_labelled_context, lang, [
+    _card, events, items = _score(rubrics, make_labelled_context, lang, [
         opening, {"speaker": "customer", "text": ask}, {"speaker": "agent", "text": brush_off}])
     found = _of(events, "agent_conduct")
     assert [(e.label, e.text) for e in found] == [("dismissive", brush_off)]
