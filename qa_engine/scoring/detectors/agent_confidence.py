@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from qa_engine.metrics.rate import spoken_units
 from qa_engine.scoring.detectors.base import CallContext, Finding, Params, evidence_of, register
 from qa_engine.scoring.detectors.semantic_labels import labelled, strongest, utterance_event
 
@@ -20,7 +19,7 @@ def agent_confidence(ctx: CallContext, p: AgentConfidenceParams) -> Finding:
     """Share of the agent's substantive utterances the semantic model reads as hedged (low confidence)."""
     if ctx.semantic is None:
         return Finding(applicable=False, detail="no semantic labels in this analysis")
-    judged = [(t, u) for t, u in labelled(ctx, "agent") if spoken_units(u.text, ctx.language) >= p.min_units]
+    judged = labelled(ctx, "agent", p.min_units)
     if not judged:
         return Finding(applicable=False, detail="no agent utterance long enough to judge")
     events = []

@@ -11,6 +11,7 @@ from qa_engine.scoring.detectors.semantic_labels import labelled, strongest, utt
 class CustomerEmotionParams(Params):
     labels: list[str] = ["angry", "frustrated", "anxious"]  # emotions that raise an event (neutral never does)
     min_score: float | None = Field(default=None, ge=0, le=1)  # None: the model's threshold per label
+    min_units: int = 3  # a two-character fragment carries too little meaning to judge
 
 
 @register("customer_emotion", CustomerEmotionParams)
@@ -19,7 +20,7 @@ def customer_emotion(ctx: CallContext, p: CustomerEmotionParams) -> Finding:
     if ctx.semantic is None:
         return Finding(applicable=False, detail="no semantic labels in this analysis")
     events = []
-    for turn, u in labelled(ctx, "customer"):
+    for turn, u in labelled(ctx, "customer", p.min_units):
         hit = strongest(ctx, u, p.labels, p.min_score)
         if hit is not None:
             label, score = hit

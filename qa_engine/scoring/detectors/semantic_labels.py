@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from qa_engine.metrics.rate import spoken_units
 from qa_engine.scoring.detectors.base import CallContext
 from qa_engine.types import Event, Speaker, Turn, Utterance
 
 
-def labelled(ctx: CallContext, speaker: Speaker) -> list[tuple[Turn, Utterance]]:
-    """The speaker's utterances the semantic stage scored, in time order, with their turns."""
-    return [(t, u) for t in ctx.of(speaker) for u in t.utterances if u.labels]
+def labelled(ctx: CallContext, speaker: Speaker, min_units: int = 0) -> list[tuple[Turn, Utterance]]:
+    """The speaker's utterances the semantic stage scored, in time order, with their turns.
+
+    `min_units`: leave out utterances shorter than this (characters in zh, words in en).
+    """
+    return [(t, u) for t in ctx.of(speaker) for u in t.utterances
+            if u.labels and (not min_units or spoken_units(u.text, ctx.language) >= min_units)]
 
 
 def thresholds(ctx: CallContext, label: str, find: float | None = None,
