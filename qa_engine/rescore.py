@@ -54,7 +54,7 @@ def context_from_dict(result: dict[str, Any], language: str | None = None) -> Ca
     names = {f.name for f in fields(CallMetrics)}
     metrics = CallMetrics(**{k: v for k, v in result.get("metrics", {}).items() if k in names})
     call = result.get("call", {})
-    semantic = SemanticInfo.from_dict(result["semantic"]) if result.get("semantic") else None
+    semantic = SemanticInfo.from_dict(call["semantic"]) if call.get("semantic") else None
     return CallContext(language=language or call.get("language") or "zh", turns=turns, regions=regions,
                        metrics=metrics, length_s=float(call.get("length_s") or metrics.length_s or 0.0),
                        semantic=semantic)

@@ -329,6 +329,9 @@ class CallAnalysis:
     def to_dict(self) -> dict[str, Any]:
         call = self.call.to_dict()
         call["talk_ratio"] = self.metrics.to_dict()["talk_ratio"]
+        if self.semantic:
+            # Under `call`, which the service stores whole: a re-score reads the thresholds back from it.
+            call["semantic"] = self.semantic.to_dict()
         return {
             "call": call,
             "metrics": self.metrics.to_dict(),
@@ -338,7 +341,6 @@ class CallAnalysis:
             # Kept so a call can be re-scored under another rubric without the audio (qa_engine.rescore).
             "speech": {spk: [[round(r.start, 3), round(r.end, 3)] for r in regions]
                        for spk, regions in self.speech.items()},
-            **({"semantic": self.semantic.to_dict()} if self.semantic else {}),
         }
 
 

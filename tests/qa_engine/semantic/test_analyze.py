@@ -16,7 +16,7 @@ def test_a_real_call_carries_labels_an_emotion_track_and_its_timing(analysed) ->
     utterances = [(t["speaker"], u) for t in d["turns"] for u in t["utterances"] if u["text"].strip()]
     assert utterances and all("labels" in u for _spk, u in utterances)
     assert all(("dismissive" in u["labels"]) == (spk == "agent") for spk, u in utterances)
-    semantic = d["semantic"]
+    semantic = d["call"]["semantic"]
     assert semantic["model"] == "e5-small-q4"
     track = semantic["emotion"]["track"]
     # The customer: "My internet has been down for three days ... This is ridiculous, I want to cancel."
