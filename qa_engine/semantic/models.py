@@ -42,7 +42,7 @@ class SemanticModel:
 
 def model_name(name_or_path: str | None = None) -> str:
     """The model asked for: the argument, else QA_SEMANTIC_MODEL, else the manifest's default."""
-    return name_or_path or os.environ.get("QA_SEMANTIC_MODEL") or _table().get("default", "e5-small-q4")
+    return name_or_path or os.environ.get("QA_SEMANTIC_MODEL") or _table().get("default", "use-multilingual-v3")
 
 
 def load_encoder(name_or_path: str | None = None, device: str = "cpu") -> tuple[Encoder, Path]:

@@ -17,7 +17,7 @@ def test_a_real_call_carries_labels_an_emotion_track_and_its_timing(analysed) ->
     assert utterances and all("labels" in u for _spk, u in utterances)
     assert all(("dismissive" in u["labels"]) == (spk == "agent") for spk, u in utterances)
     semantic = d["call"]["semantic"]
-    assert semantic["model"] == "e5-small-q4"
+    assert semantic["model"] == "use-multilingual-v3"
     track = semantic["emotion"]["track"]
     # The customer: "My internet has been down for three days ... This is ridiculous, I want to cancel."
     assert [p["label"] for p in track] != ["neutral"] * len(track)

@@ -40,7 +40,7 @@ def _manifest_copy(tmp_path: Path, monkeypatch, edit) -> None:
 def test_default_model_loads_offline_from_its_wheel_and_labels(fresh_cache, no_network, monkeypatch) -> None:
     monkeypatch.delenv("QA_SEMANTIC_MODEL", raising=False)
     model = models.load()
-    assert model.name == "e5-small-q4"
+    assert model.name == "use-multilingual-v3"
     brush_off, polite = model.label(["这个跟我们没关系，你找别人去。", "好的，我帮您查询一下订单。"], "agent")
     assert brush_off["dismissive"] > 0.8 > polite["dismissive"]
     assert set(brush_off) == {"dismissive", "rude", "blaming", "empathy", "hedging"}
@@ -48,8 +48,8 @@ def test_default_model_loads_offline_from_its_wheel_and_labels(fresh_cache, no_n
 
 
 def test_the_other_measured_encoder_loads_offline_too(fresh_cache, no_network) -> None:
-    model = models.load("use-multilingual-v3")
-    assert model.name == "use-multilingual-v3"
+    model = models.load("e5-small-q4")
+    assert model.name == "e5-small-q4"
     (scores,) = model.label(["我要投诉你们，太过分了！"], "customer")
     assert max(scores, key=scores.__getitem__) == "angry"
 

@@ -18,7 +18,7 @@ def test_every_utterance_with_text_gets_its_party_labels(make_context, semantic_
         for u in t.utterances:
             assert ("dismissive" in u.labels) == (t.speaker == "agent")
             assert ("angry" in u.labels) == (t.speaker == "customer")
-    assert info.model == "e5-small-q4"
+    assert info.model == "use-multilingual-v3"
     assert [p.label for p in info.emotion] == ["angry", "satisfied"]
     assert info.trajectory() == ("angry", "satisfied")
 

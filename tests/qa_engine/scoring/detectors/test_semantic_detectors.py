@@ -37,9 +37,7 @@ EN_OPEN = {"speaker": "agent", "text": "Thank you for calling, this is Dana, how
     ("zh", "你问的这个我们这儿不管，自己打别的电话问吧"),
     ("en", "look that's got nothing to do with us, sort it out with the shop"),
     ("en", "not my department mate, you'll have to phone the other line"),
-    pytest.param("en", "that's above my pay grade, call somebody else", marks=pytest.mark.xfail(
-        strict=True, reason="known miss of the default encoder (e5 reads the idiom as dismissive 0.42, under its "
-                            "0.68); use-multilingual-v3 finds it (0.91); see benchmarks/results_semantic.md")),
+    ("en", "that's above my pay grade, call somebody else"),
 ])
 def test_a_reworded_brush_off_is_found(rubrics, make_labelled_context, lang, brush_off) -> None:
     opening = ZH_OPEN if lang == "zh" else EN_OPEN
