@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.views import router as auth_router
+from api.auth.views import ui_router as login_router
 from api.calls.views import router as calls_router
 from api.config import Settings
 from api.database.core import Database
@@ -20,10 +21,13 @@ from api.ops.metrics import Metrics
 from api.ops.views import router as ops_router
 from api.problems import install as install_problems
 from api.problems import problem_response
-from api.review.views import api_router as reports_router
-from api.review.views import router as ui_router
+from api.reports.scheduler import ReportScheduler
+from api.reports.views import api_router as reports_api_router
+from api.reports.views import router as reports_router
+from api.review.views import router as review_router
 from api.rubrics.views import router as rubrics_router
 from api.storage import AudioStore
+from api.ui.views import router as ui_router
 from api.webhooks.views import router as webhooks_router
 
 log = logging.getLogger("api")
@@ -68,12 +72,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = make_runner(settings, db, store, metrics)
         if settings.start_workers or settings.broker_url:
             runner.start()
+        scheduler = ReportScheduler(db, settings) if settings.report_schedule else None
+        if scheduler is not None:
+            scheduler.start()
         app.state.ctx = AppContext(settings=settings, db=db, store=store, metrics=metrics, runner=runner)
         log.info("qa service ready: database %s, jobs %s", db.engine.url.render_as_string(hide_password=True),
                  "celery" if settings.broker_url else f"{settings.workers} in-process worker(s)")
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             runner.stop()
             db.engine.dispose()
 
@@ -82,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 {"name": "rubrics"}, {"name": "webhooks"}, {"name": "access"},
                                 {"name": "operations"}])
     install_problems(app)
-    for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_router, ui_router):
+    for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_api_router,
+              ui_router, login_router, review_router, reports_router):
         app.include_router(r)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     return app
