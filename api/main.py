@@ -5,9 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.views import router as auth_router
@@ -59,6 +64,28 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
+# Swagger UI and ReDoc from an installed package (fastapi-offline ships their files), not a CDN:
+# the docs render on a machine that reaches nothing outside.
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def _install_docs(app: FastAPI) -> None:
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API docs",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - API reference",
+                              redoc_js_url="/docs-assets/redoc.standalone.js",
+                              redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -87,10 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.engine.dispose()
 
     app = FastAPI(title="qa-engine service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   openapi_tags=[{"name": "calls", "description": "submit calls, read results"},
                                 {"name": "rubrics"}, {"name": "webhooks"}, {"name": "access"},
                                 {"name": "operations"}])
     install_problems(app)
+    _install_docs(app)
     for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_api_router,
               ui_router, login_router, review_router, reports_router):
         app.include_router(r)
