@@ -21,19 +21,32 @@ def _options(args: argparse.Namespace):
 
     asr = AsrOptions(model=args.model, device=args.device, cpu_threads=args.threads)
     return AnalysisOptions(rubric=args.rubric, agent_channel=args.agent_channel, language=args.lang,
-                           connect_offset_s=args.connect_offset, asr=asr, redact_pii=args.redact)
+                           connect_offset_s=args.connect_offset, ring_s=args.ring, asr=asr, redact_pii=args.redact)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rubric", help="rubric name in rubrics/ or a YAML path (default: by language)")
     p.add_argument("--agent-channel", choices=["left", "right"], help="stereo: the agent's side (default left)")
     p.add_argument("--lang", choices=["zh", "en"], help="language of the call (default: detected)")
-    p.add_argument("--connect-offset", type=float, default=0.0, metavar="S",
+    p.add_argument("--connect-offset", type=_seconds, default=0.0, metavar="S",
                    help="seconds into the recording when the call connected (for the answer delay)")
+    p.add_argument("--ring", type=_seconds, metavar="S",
+                   help="seconds the call rang before it connected (default: the connect offset, the ringing "
+                        "a recording holds before connect)")
     p.add_argument("--model", help="ASR model name from models/manifest.yaml or a model folder (default: base)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the ASR runs")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for the ASR (0: automatic)")
     p.add_argument("--redact", action="store_true", help="mask phone, ID and card numbers in the output")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"seconds must be 0 or more: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

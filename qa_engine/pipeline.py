@@ -56,7 +56,8 @@ class AnalysisOptions:
     rubric: str | None = None  # name in rubrics/ or a path; None = the default for the language
     agent_channel: str | int | None = None  # stereo: left/right (0/1); None = left
     language: str | None = None  # zh / en; None = detected
-    connect_offset_s: float = 0.0  # when the call connected, seconds into the recording
+    connect_offset_s: float = 0.0  # when the call connected, seconds into the recording (0: it starts at connect)
+    ring_s: float | None = None  # how long it rang before connect; None: the connect offset (metrics/timing.py)
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     asr: AsrOptions = field(default_factory=AsrOptions)
     vad: VadSettings = field(default_factory=VadSettings)
@@ -152,7 +153,7 @@ def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
         turns = build_turns(words, tracks.regions, language)
     with timer.stage("metrics"):
         _measure(turns, tracks, language)
-        metrics = call_metrics(call.audio.duration, tracks.regions, turns, opts.connect_offset_s)
+        metrics = call_metrics(call.audio.duration, tracks.regions, turns, opts.connect_offset_s, opts.ring_s)
     with timer.stage("detectors"):
         ctx = CallContext(language=language, turns=turns, regions=tracks.regions, metrics=metrics,
                           length_s=call.audio.duration)

@@ -231,6 +231,8 @@ class CallMetrics:
     agent_median_rate: float | None
     customer_median_rate: float | None
     agent_pitch_spread_st: float | None
+    # Seconds the call rang before it connected (None: unknown); the answer-delay item weighs it.
+    ring_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_round(v, 2) if isinstance(v, float) else
