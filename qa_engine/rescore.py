@@ -43,7 +43,8 @@ def context_from_dict(result: dict[str, Any], language: str | None = None) -> Ca
     metrics = CallMetrics(**{k: v for k, v in result.get("metrics", {}).items() if k in names})
     call = result.get("call", {})
     return CallContext(language=language or call.get("language") or "zh", turns=turns, regions=regions,
-                       metrics=metrics, length_s=float(call.get("length_s") or metrics.length_s or 0.0))
+                       metrics=metrics, length_s=float(call.get("length_s") or metrics.length_s or 0.0),
+                       audio=call.get("source", "audio") == "audio")
 
 
 def rescore(result: dict[str, Any], rubric: Rubric) -> tuple[Scorecard, list[Event]]:

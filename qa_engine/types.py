@@ -158,7 +158,10 @@ class Evidence:
         return d
 
 
-ItemStatus = Literal["pass", "fail", "manual", "needs_review"]
+# not_applicable: the item needs what the input lacks (volume and intonation of a transcript):
+# neither passed nor failed, and, like a manual item, outside the machine-scored maximum.
+ItemStatus = Literal["pass", "fail", "manual", "needs_review", "not_applicable"]
+UNSCORED_STATUSES: tuple[ItemStatus, ...] = ("manual", "not_applicable")  # the machine gives these no score
 
 
 @dataclass
@@ -244,7 +247,7 @@ class CallMetrics:
 class CallInfo:
     length_s: float
     language: str
-    language_source: str  # "metadata" | "detected"
+    language_source: str  # "metadata" | "detected" | "transcript" (named by the transcript file)
     channels: int
     sample_rate: int
     codec: str
@@ -252,6 +255,7 @@ class CallInfo:
     agent_found_by: str  # "metadata" | "default" | "separation: ..."
     model: str
     timings: dict[str, float] = field(default_factory=dict)
+    source: str = "audio"  # "audio" | "transcript" (turns given, nothing measured on sound)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

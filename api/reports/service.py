@@ -18,6 +18,7 @@ from api.database.core import utc_bounds
 from api.problems import Problem
 from api.review.models import Review
 from api.review.service import effective_result
+from qa_engine.types import UNSCORED_STATUSES
 
 COLUMNS = ["group", "name", "calls_analysed", "reviewed", "confirmed", "avg_score", "median_score", "pass_rate",
            "fatal", "violations"]
@@ -142,7 +143,7 @@ def calibration(session: Session, start: datetime, end: datetime, agent_id: str 
     per: dict[str, dict[str, Any]] = {}
     for card, over, call_id in session.execute(q).all():
         for it in card.get("items", []):
-            if it.get("status") == "manual":
+            if it.get("status") in UNSCORED_STATUSES:
                 continue
             machine = "pass" if it["status"] == "pass" else "fail"
             o = (over or {}).get(it["id"])

@@ -17,8 +17,9 @@ from api.calls.models import Call, Result, decode_tags, has_tag
 from api.database.core import utc_bounds, utcnow
 from api.problems import Problem
 from api.review.models import Appeal, AuditEntry, Review
+from qa_engine.types import UNSCORED_STATUSES
 
-ITEM_STATUSES = ("pass", "fail", "needs_review", "manual")
+ITEM_STATUSES = ("pass", "fail", "needs_review", "manual", "not_applicable")
 
 
 # ---- access ------------------------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def reviewed_total(card: dict[str, Any], items: list[dict[str, Any]]) -> tuple[f
     """(total, passed, fatal) over the effective items, by the engine's rule: a failed fatal item scores 0;
     the pass mark scales to the items that carry a score."""
     fatal = any(i.get("fatal") and i["status"] in ("fail", "needs_review") for i in items)
-    scored = [i for i in items if i.get("score") is not None and i["status"] != "manual"]
+    scored = [i for i in items if i.get("score") is not None and i["status"] not in UNSCORED_STATUSES]
     total = 0.0 if fatal else float(sum(i["score"] for i in scored))
     full = float(card.get("max") or 0.0)
     scored_max = float(sum(i.get("max") or 0.0 for i in scored))
@@ -180,7 +181,7 @@ def set_item(session: Session, user: User, call: Call, item_id: str, status: str
     mx = float(item.get("max") or 0.0)
     if score is not None and not 0 <= score <= mx:
         raise Problem(422, f"the score must be between 0 and {mx:g}", code="invalid_score")
-    if status != "manual" and score is None:
+    if status not in UNSCORED_STATUSES and score is None:
         score = mx if status == "pass" else 0.0
     review = session.get(Review, call.id) or Review(call_id=call.id, items={}, finalized=False)
     session.add(review)
