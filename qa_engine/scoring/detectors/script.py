@@ -1,4 +1,4 @@
-"""Opening and closing scripts (开场白 / 结束语) in the agent's first and last turns."""
+"""Opening and closing scripts (开场白 / 结束语): the agent's first and last turns, each in its part of the call."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class ScriptParams(Params):
 def _check(ctx: CallContext, p: ScriptParams, turns: list[Turn], kind: str, event_type: str) -> Finding:
     if not turns:
         where = "never spoke" if not ctx.of("agent") else f"did not speak in the {kind} part of the call"
-        at = 0.0 if kind == "opening" or not ctx.turns else ctx.turns[-1].end
+        at = 0.0 if kind == "opening" or not ctx.turns else _span(ctx)[1]
         ev = Event(event_type, at, at, "agent", detail=f"the agent {where}")
         return Finding(events=[ev], passed=False, detail=f"{kind} script missing: the agent {where}")
     hits: list[Match] = []
