@@ -24,9 +24,12 @@ from qa_engine.audio import DEFAULT_MAX_DURATION_S
 from qa_engine.errors import TranscriptError
 from qa_engine.types import Speaker
 
-MAX_BYTES = 20 * 1024 * 1024  # a 3-hour call is about 1 MB of text: 20 MB is far beyond any real one
+MAX_BYTES = 5 * 1024 * 1024  # a 3-hour call is well under 1 MB of JSON
 MAX_TURNS = 20_000
 MAX_TEXT_CHARS = 20_000  # one turn
+# Text a call of the longest length analysed can hold: two people talking without a pause say about
+# 10 characters a second between them. The bound keeps one upload from holding a worker for minutes.
+MAX_CHARS_PER_S = 20
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,10 @@ def parse_transcript(data: Any, source: str = "transcript",
     if longest > max_duration_s:
         raise TranscriptError(f"{source}: the call runs to {longest:g} s, longer than the {max_duration_s:g} s "
                               "analysed at most")
+    chars = sum(len(t.text) for t in parsed.turns)
+    if chars > MAX_CHARS_PER_S * max_duration_s:
+        raise TranscriptError(f"{source}: {chars} characters of text is more than a call of at most "
+                              f"{max_duration_s:g} s holds ({MAX_CHARS_PER_S * max_duration_s:.0f})")
     turns = sorted((TranscriptTurn(t.speaker, t.start, t.end, t.text.strip()) for t in parsed.turns),
                    key=lambda t: (t.start, t.end))
     return Transcript(language=parsed.lang, turns=tuple(turns))

@@ -58,6 +58,8 @@ BAD: dict[str, tuple[bytes, str]] = {
     "bad lang": (json.dumps({"lang": "fr", "turns": [_turn()]}).encode(), "lang: must be 'zh' or 'en'"),
     "too long": (json.dumps({"turns": [_turn(end=50000)]}).encode(), "longer than the 10800 s"),
     "nested": (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+    "too much text": (json.dumps({"turns": [_turn(start=i, end=i + 1, text="好" * 15_000) for i in range(15)]},
+                                 ensure_ascii=False).encode(), "225000 characters of text is more than"),
 }
 
 
