@@ -99,9 +99,9 @@ def cmd_users(args: argparse.Namespace) -> int:
     import getpass
     import os
 
+    from api.auth.service import create_user
     from api.config import Settings
     from api.database.core import Database
-    from api.review.service import create_user
 
     password = os.environ.get("QA_USER_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
     db = Database(Settings())
@@ -121,18 +121,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from api.config import Settings
     from api.database.core import Database
-    from api.review import reports
-    from api.review.config import ReviewSettings
+    from api.reports import service as reports
 
     try:
         day = date.fromisoformat(args.day)
     except ValueError:
         print(f"qa-engine: error: --day must be YYYY-MM-DD, not {args.day!r}", file=sys.stderr)
         return 2
-    db = Database(Settings())
+    settings = Settings()
+    db = Database(settings)
     db.migrate()
     with db.session() as s:
-        report = reports.daily(s, day, period=args.period, tz=ReviewSettings().report_tz)
+        report = reports.daily(s, day, period=args.period, tz=settings.report_tz)
     if args.format == "xlsx":
         if not args.out:
             print("qa-engine: error: --format xlsx needs --out FILE", file=sys.stderr)

@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     preload_model: bool = True
     start_workers: bool = True  # False: API only (workers run elsewhere)
 
+    # Review workspace and reports.
+    sample_rate: float = 0.05  # 抽检: share of each agent's passing calls per day put in the review queue
+    report_tz: str = "UTC"  # report days (and the queue's date filter) are calendar days here, e.g. Asia/Shanghai
+    report_schedule: bool = False  # True: after local midnight, write yesterday's daily report (and post it)
+    # The daily report's JSON is POSTed here when it is generated, through the webhook deliveries
+    # (signed with report_webhook_secret like a client's webhook, retried with backoff).
+    report_webhook_url: str = ""
+    report_webhook_secret: str = ""
+    report_check_s: float = 60.0
+
     @cached_property
     def db_url(self) -> str:
         if self.database_url:

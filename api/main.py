@@ -5,12 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.views import router as auth_router
+from api.auth.views import ui_router as login_router
 from api.calls.views import router as calls_router
 from api.config import Settings
 from api.database.core import Database
@@ -20,10 +26,13 @@ from api.ops.metrics import Metrics
 from api.ops.views import router as ops_router
 from api.problems import install as install_problems
 from api.problems import problem_response
-from api.review.views import api_router as reports_router
-from api.review.views import router as ui_router
+from api.reports.scheduler import ReportScheduler
+from api.reports.views import api_router as reports_api_router
+from api.reports.views import router as reports_router
+from api.review.views import router as review_router
 from api.rubrics.views import router as rubrics_router
 from api.storage import AudioStore
+from api.ui.views import router as ui_router
 from api.webhooks.views import router as webhooks_router
 
 log = logging.getLogger("api")
@@ -55,6 +64,28 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
+# Swagger UI and ReDoc from an installed package (fastapi-offline ships their files), not a CDN:
+# the docs render on a machine that reaches nothing outside.
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def _install_docs(app: FastAPI) -> None:
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - API docs",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - API reference",
+                              redoc_js_url="/docs-assets/redoc.standalone.js",
+                              redoc_favicon_url="/docs-assets/favicon.png", with_google_fonts=False)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -68,21 +99,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = make_runner(settings, db, store, metrics)
         if settings.start_workers or settings.broker_url:
             runner.start()
+        scheduler = ReportScheduler(db, settings) if settings.report_schedule else None
+        if scheduler is not None:
+            scheduler.start()
         app.state.ctx = AppContext(settings=settings, db=db, store=store, metrics=metrics, runner=runner)
         log.info("qa service ready: database %s, jobs %s", db.engine.url.render_as_string(hide_password=True),
                  "celery" if settings.broker_url else f"{settings.workers} in-process worker(s)")
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             runner.stop()
             db.engine.dispose()
 
     app = FastAPI(title="qa-engine service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   openapi_tags=[{"name": "calls", "description": "submit calls, read results"},
                                 {"name": "rubrics"}, {"name": "webhooks"}, {"name": "access"},
                                 {"name": "operations"}])
     install_problems(app)
-    for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_router, ui_router):
+    _install_docs(app)
+    for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_api_router,
+              ui_router, login_router, review_router, reports_router):
         app.include_router(r)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     return app

@@ -21,26 +21,42 @@ def _options(args: argparse.Namespace):
 
     asr = AsrOptions(model=args.model, device=args.device, cpu_threads=args.threads)
     return AnalysisOptions(rubric=args.rubric, agent_channel=args.agent_channel, language=args.lang,
-                           connect_offset_s=args.connect_offset, asr=asr, redact_pii=args.redact)
+                           connect_offset_s=args.connect_offset, ring_s=args.ring, asr=asr, redact_pii=args.redact)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rubric", help="rubric name in rubrics/ or a YAML path (default: by language)")
     p.add_argument("--agent-channel", choices=["left", "right"], help="stereo: the agent's side (default left)")
     p.add_argument("--lang", choices=["zh", "en"], help="language of the call (default: detected)")
-    p.add_argument("--connect-offset", type=float, default=0.0, metavar="S",
+    p.add_argument("--connect-offset", type=_seconds, default=0.0, metavar="S",
                    help="seconds into the recording when the call connected (for the answer delay)")
+    p.add_argument("--ring", type=_seconds, metavar="S",
+                   help="seconds the call rang before it connected (default: the connect offset, the ringing "
+                        "a recording holds before connect)")
     p.add_argument("--model", help="ASR model name from models/manifest.yaml or a model folder (default: base)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the ASR runs")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for the ASR (0: automatic)")
     p.add_argument("--redact", action="store_true", help="mask phone, ID and card numbers in the output")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"seconds must be 0 or more: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="qa-engine", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     a = sub.add_parser("analyze", help="transcript, findings and scorecard of one call")
-    a.add_argument("file", type=Path)
+    a.add_argument("file", type=Path, nargs="?", help="the recording")
+    a.add_argument("--transcript", type=Path, metavar="FILE.json",
+                   help="analyse a call transcribed elsewhere (or a chat) instead of a recording: "
+                        '{"lang": "zh"|"en", "turns": [{"speaker", "start", "end", "text"}]}')
     a.add_argument("--json", action="store_true", help="print the full result as JSON")
     _add_common(a)
     t = sub.add_parser("transcribe", help="print the plain transcript of one call (all speakers, time order)")
@@ -95,9 +111,15 @@ def main(argv: list[str] | None = None, extra: Register | None = None) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from qa_engine.pipeline import analyze
+    from qa_engine.pipeline import analyze, analyze_transcript
+    from qa_engine.transcript import read_transcript
 
-    result = analyze(args.file, _options(args))
+    if (args.file is None) == (args.transcript is None):
+        raise QAError("give a recording or --transcript FILE.json (one of them)")
+    if args.transcript is not None:
+        result = analyze_transcript(read_transcript(args.transcript), _options(args))
+    else:
+        result = analyze(args.file, _options(args))
     if args.json:
         json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
         print()
@@ -188,9 +210,10 @@ _COMMANDS = {"analyze": cmd_analyze, "transcribe": cmd_transcribe, "batch": cmd_
 def render_text(result) -> str:
     d = result.to_dict()
     call, card = d["call"], d["scorecard"]
+    source = "from a transcript" if call.get("source") == "transcript" else \
+        f"agent: {call['agent_found_by']}, model {call['model']}"
     lines = [
-        f"Call: {call['length_s']:.1f} s, {call['language']} ({call['language_source']}), "
-        f"agent: {call['agent_found_by']}, model {call['model']}",
+        f"Call: {call['length_s']:.1f} s, {call['language']} ({call['language_source']}), {source}",
         f"Talk ratio: agent {call['talk_ratio'].get('agent', 0):.0%}, "
         f"customer {call['talk_ratio'].get('customer', 0):.0%}",
         "",
@@ -198,8 +221,8 @@ def render_text(result) -> str:
     ]
     for t in d["turns"]:
         rate = f"{t['rate_per_min']:.0f}/min" if t["rate_per_min"] else "-"
-        lvl = f"{t['level_dbfs']:.0f} dBFS" if t["level_dbfs"] is not None else ""
-        lines.append(f"  [{t['start']:6.1f}-{t['end']:6.1f}] {t['speaker']:8s} {t['text']}  ({rate}, {lvl})")
+        lvl = f", {t['level_dbfs']:.0f} dBFS" if t["level_dbfs"] is not None else ""
+        lines.append(f"  [{t['start']:6.1f}-{t['end']:6.1f}] {t['speaker']:8s} {t['text']}  ({rate}{lvl})")
     lines += ["", "Findings:"]
     for e in d["events"] or []:
         what = e.get("phrase") or e.get("detail") or ""
@@ -212,7 +235,7 @@ def render_text(result) -> str:
         lines.append(f"Flags: {', '.join(card['flags'])}")
     for i in card["items"]:
         score = "  -  " if i["score"] is None else f"{i['score']:5.1f}"
-        lines.append(f"  {i['status']:12s} {score}/{i['max']:<4g} {i['name']} ({i['id']}): {i['detail']}")
+        lines.append(f"  {i['status']:14s} {score}/{i['max']:<4g} {i['name']} ({i['id']}): {i['detail']}")
     return "\n".join(lines)
 
 

@@ -23,3 +23,9 @@ class ModelError(QAError):
     """The ASR model cannot be found, assembled or verified."""
 
     code = "model_unavailable"
+
+
+class TranscriptError(QAError):
+    """A transcript given as input cannot be read: not JSON, or turns missing or malformed."""
+
+    code = "bad_transcript"

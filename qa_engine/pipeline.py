@@ -26,7 +26,7 @@ from qa_engine.asr.transcribe import (
     pack_speech,
 )
 from qa_engine.audio import DEFAULT_MAX_DURATION_S, DecodedAudio, decode
-from qa_engine.errors import AudioError
+from qa_engine.errors import AudioError, TranscriptError
 from qa_engine.metrics.loudness import dbfs
 from qa_engine.metrics.pitch import pitch_stats
 from qa_engine.metrics.rate import turn_rate
@@ -36,9 +36,11 @@ from qa_engine.scoring.rubric import Rubric, default_for, load
 from qa_engine.scoring.scorecard import build_scorecard
 from qa_engine.semantic import models as semantic_models
 from qa_engine.semantic.stage import label_turns
-from qa_engine.turns import build_turns
+from qa_engine.transcript import Transcript
+from qa_engine.turns import build_turns, turns_from_segments
 from qa_engine.types import (
     SAMPLE_RATE,
+    SPEAKERS,
     CallAnalysis,
     CallInfo,
     Event,
@@ -58,7 +60,8 @@ class AnalysisOptions:
     rubric: str | None = None  # name in rubrics/ or a path; None = the default for the language
     agent_channel: str | int | None = None  # stereo: left/right (0/1); None = left
     language: str | None = None  # zh / en; None = detected
-    connect_offset_s: float = 0.0  # when the call connected, seconds into the recording
+    connect_offset_s: float = 0.0  # when the call connected, seconds into the recording (0: it starts at connect)
+    ring_s: float | None = None  # how long it rang before connect; None: the connect offset (metrics/timing.py)
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     asr: AsrOptions = field(default_factory=AsrOptions)
     vad: VadSettings = field(default_factory=VadSettings)
@@ -147,30 +150,66 @@ def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_
 
 def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
     """Turns -> metrics -> semantic -> detectors -> scorecard, from the call's words."""
-    timer, tracks, language, rubric, opts = call.timer, call.tracks, call.language, call.rubric, call.options
+    timer, tracks, language, rubric = call.timer, call.tracks, call.language, call.rubric
     with timer.stage("turns"):
         if tracks.mono_segments is not None:
             words, tracks = _assign_mono(words, tracks, language, rubric)
         turns = build_turns(words, tracks.regions, language)
     with timer.stage("metrics"):
         _measure(turns, tracks, language)
-        metrics = call_metrics(call.audio.duration, tracks.regions, turns, opts.connect_offset_s)
-    semantic_model = semantic_models.load(device=call.asr.device)  # once per process, like the ASR model
-    with timer.stage("semantic"):
-        semantic = label_turns(turns, semantic_model)
-    with timer.stage("detectors"):
-        ctx = CallContext(language=language, turns=turns, regions=tracks.regions, metrics=metrics,
-                          length_s=call.audio.duration, semantic=semantic)
-        scorecard, events = build_scorecard(rubric, ctx)
-    if opts.redact_pii:
-        _redact(turns, events, scorecard)
     audio = call.audio
     info = CallInfo(length_s=audio.duration, language=language, language_source=call.language_source,
                     channels=audio.source_channels, sample_rate=audio.source_rate, codec=audio.codec,
                     agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=call.model_name,
                     timings=timer.timings)
+    return _judge(info, turns, tracks.regions, rubric, call.options, timer)
+
+
+def analyze_transcript(transcript: Transcript, options: AnalysisOptions | None = None) -> CallAnalysis:
+    """A call transcribed elsewhere (or a chat) in; the same findings and scorecard out.
+
+    Its turns go through the stages a recording's words go through, from turns on: turns ->
+    metrics -> semantic -> detectors -> scorecard. Timing items use the turns' times; items that judge the
+    sound (volume, intonation) are `not_applicable`.
+    """
+    opts = options or AnalysisOptions()
+    timer = _Timer()
+    language = opts.language or transcript.language
+    if language is None:
+        raise TranscriptError('the transcript names no language: add "lang": "zh" or "en" to it, or give the '
+                              "language (--lang)")
+    rubric = _rubric(opts, language)
+    with timer.stage("turns"):
+        segments = [(t.speaker, t.start, t.end, t.text) for t in transcript.turns]
+        turns = turns_from_segments(segments, language)
+        regions: dict[Speaker, list[SpeechRegion]] = {
+            spk: [SpeechRegion(s, e) for who, s, e, _ in segments if who == spk] for spk in SPEAKERS}
+    with timer.stage("metrics"):
+        for t in turns:
+            t.units, t.rate_per_min = turn_rate(t, language)
+    info = CallInfo(length_s=transcript.length_s, language=language,
+                    language_source="metadata" if opts.language else "transcript", channels=0, sample_rate=0,
+                    codec="none", agent_channel=None, agent_found_by="transcript", model="none",
+                    timings=timer.timings, source="transcript")
+    return _judge(info, turns, regions, rubric, opts, timer)
+
+
+def _judge(info: CallInfo, turns: list[Turn], regions: dict[Speaker, list[SpeechRegion]], rubric: Rubric,
+           opts: AnalysisOptions, timer: _Timer) -> CallAnalysis:
+    """Call metrics -> semantic -> detectors -> scorecard: the last stages, alike for a recording and a transcript."""
+    with timer.stage("metrics"):
+        metrics = call_metrics(info.length_s, regions, turns, opts.connect_offset_s, opts.ring_s)
+    semantic_model = semantic_models.load(device=opts.asr.device)  # once per process, like the ASR model
+    with timer.stage("semantic"):
+        semantic = label_turns(turns, semantic_model)
+    with timer.stage("detectors"):
+        ctx = CallContext(language=info.language, turns=turns, regions=regions, metrics=metrics,
+                          length_s=info.length_s, audio=info.source == "audio", semantic=semantic)
+        scorecard, events = build_scorecard(rubric, ctx)
+    if opts.redact_pii:
+        _redact(turns, events, scorecard)
     return CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard,
-                        speech=tracks.regions, semantic=semantic)
+                        speech=regions, semantic=semantic)
 
 
 def _redact(turns: list[Turn], events: list[Event], scorecard: Scorecard) -> None:

@@ -57,7 +57,7 @@ def context_from_dict(result: dict[str, Any], language: str | None = None) -> Ca
     semantic = SemanticInfo.from_dict(call["semantic"]) if call.get("semantic") else None
     return CallContext(language=language or call.get("language") or "zh", turns=turns, regions=regions,
                        metrics=metrics, length_s=float(call.get("length_s") or metrics.length_s or 0.0),
-                       semantic=semantic)
+                       audio=call.get("source", "audio") == "audio", semantic=semantic)
 
 
 def rescore(result: dict[str, Any], rubric: Rubric) -> tuple[Scorecard, list[Event]]:

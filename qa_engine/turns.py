@@ -9,7 +9,7 @@ breath included, which is the span the standard's speaking rate is measured on.
 from __future__ import annotations
 
 from qa_engine.asr.text import join_words
-from qa_engine.types import Speaker, SpeechRegion, Turn, Utterance, Word
+from qa_engine.types import SPEAKERS, Speaker, SpeechRegion, Turn, Utterance, Word
 
 MAX_PAUSE_S = 1.0
 
@@ -61,16 +61,46 @@ def _merge(speaker: Speaker, utterances: list[tuple[float, float, list[Word]]], 
         utt = Utterance(start, end, text)
         if turns:
             prev = turns[-1]
-            gap = start - prev.end
-            # The other party spoke in the pause, or was still speaking through it.
-            other_spoke = any(o.start < start and o.end > prev.end for o in others)
-            if gap <= max_pause_s and not other_spoke:
+            if _continues(prev, start, others, max_pause_s):
                 prev.end = end
                 prev.words.extend(ws)
                 prev.utterances.append(utt)
                 prev.text = join_words([w.text for w in prev.words], language)
                 continue
         turns.append(Turn(speaker=speaker, start=start, end=end, text=text, words=list(ws), utterances=[utt]))
+    return turns
+
+
+def _continues(prev: Turn, start: float, others: list[SpeechRegion], max_pause_s: float) -> bool:
+    """Speech starting at `start` goes on `prev`: a short pause, and the other party did not
+    speak in it (or was still speaking through it)."""
+    other_spoke = any(o.start < start and o.end > prev.end for o in others)
+    return start - prev.end <= max_pause_s and not other_spoke
+
+
+def turns_from_segments(segments: list[tuple[Speaker, float, float, str]], language: str,
+                        max_pause_s: float = MAX_PAUSE_S) -> list[Turn]:
+    """Turns from text already split by speaker (a transcript made elsewhere, a chat).
+
+    Each segment becomes an utterance, and consecutive ones of a party join into a turn by
+    the rule speech from a recording follows, so the detectors see turns of the same kind.
+    """
+    sep = "" if language == "zh" else " "
+    turns: list[Turn] = []
+    for speaker in SPEAKERS:
+        others = [SpeechRegion(s, e) for spk, s, e, _ in segments if spk != speaker]
+        mine: list[Turn] = []
+        for spk, start, end, text in sorted((g for g in segments if g[0] == speaker), key=lambda g: g[1]):
+            utt = Utterance(start, end, text)
+            if mine and _continues(mine[-1], start, others, max_pause_s):
+                prev = mine[-1]
+                prev.end = max(prev.end, end)
+                prev.utterances.append(utt)
+                prev.text = sep.join(u.text for u in prev.utterances)
+            else:
+                mine.append(Turn(speaker=spk, start=start, end=end, text=text, utterances=[utt]))
+        turns.extend(mine)
+    turns.sort(key=lambda t: (t.start, t.end))
     return turns
 
 

@@ -166,7 +166,10 @@ class Evidence:
         return d
 
 
-ItemStatus = Literal["pass", "fail", "manual", "needs_review"]
+# not_applicable: the item needs what the input lacks (volume and intonation of a transcript):
+# neither passed nor failed, and, like a manual item, outside the machine-scored maximum.
+ItemStatus = Literal["pass", "fail", "manual", "needs_review", "not_applicable"]
+UNSCORED_STATUSES: tuple[ItemStatus, ...] = ("manual", "not_applicable")  # the machine gives these no score
 
 
 @dataclass
@@ -239,6 +242,8 @@ class CallMetrics:
     agent_median_rate: float | None
     customer_median_rate: float | None
     agent_pitch_spread_st: float | None
+    # Seconds the call rang before it connected (None: unknown); the answer-delay item weighs it.
+    ring_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_round(v, 2) if isinstance(v, float) else
@@ -250,7 +255,7 @@ class CallMetrics:
 class CallInfo:
     length_s: float
     language: str
-    language_source: str  # "metadata" | "detected"
+    language_source: str  # "metadata" | "detected" | "transcript" (named by the transcript file)
     channels: int
     sample_rate: int
     codec: str
@@ -258,6 +263,7 @@ class CallInfo:
     agent_found_by: str  # "metadata" | "default" | "separation: ..."
     model: str
     timings: dict[str, float] = field(default_factory=dict)
+    source: str = "audio"  # "audio" | "transcript" (turns given, nothing measured on sound)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -3,8 +3,9 @@
 # call, then start the service: REST API + in-process workers on SQLite under ./data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-. .venv/bin/activate
+venv="${QA_VENV:-.venv}"  # where to install (CI uses a fresh one)
+python3 -m venv "$venv"
+. "$venv/bin/activate"
 python -m pip install -q --upgrade pip
 python -m pip install -q -e .
 qa-engine analyze "${1:-tests/fixtures/calls/zh_ulaw_forbidden.ulaw.wav}"

@@ -73,12 +73,14 @@ def analysed(asr_model) -> Callable[[str], Any]:
     return get
 
 
-def build_context(language: str, turns: list[dict[str, Any]], length_s: float | None = None):
+def build_context(language: str, turns: list[dict[str, Any]], length_s: float | None = None,
+                  ring_s: float | None = None):
     """A CallContext from plain turn descriptions, the way the pipeline would build it.
 
     Each turn: speaker, text, and optionally start/end (seconds; default: placed one after the
     other at about 270 units a minute), level (dBFS), confidence (ASR word probability).
     Words are one per character (zh) or per word (en); each turn is one speech region.
+    `ring_s`: how long the call rang before it connected (the recording starts at connect).
     """
     from qa_engine.asr.text import count_units
     from qa_engine.metrics.rate import turn_rate
@@ -108,7 +110,7 @@ def build_context(language: str, turns: list[dict[str, Any]], length_s: float | 
     regions = {spk: [SpeechRegion(x.start, x.end) for x in built if x.speaker == spk]
                for spk in ("agent", "customer")}
     length = length_s if length_s is not None else max((x.end for x in built), default=0.0) + 1.0
-    metrics = call_metrics(length, regions, built)
+    metrics = call_metrics(length, regions, built, ring_s=ring_s)
     return CallContext(language=language, turns=built, regions=regions, metrics=metrics, length_s=length)
 
 

@@ -1,14 +1,42 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.database.core import Base, utcnow
 
 STATUSES = ("queued", "processing", "done", "failed")
+
+
+# Calls keep their flags and failed items as one text column, ",a,b," (empty: none), so a list
+# filter is one LIKE on either database. These three functions are the only place that knows it.
+def encode_tags(tags: Iterable[str]) -> str:
+    tags = [t for t in tags if t]
+    return "," + ",".join(tags) + "," if tags else ""
+
+
+def decode_tags(stored: str | None) -> list[str]:
+    return [t for t in (stored or "").split(",") if t]
+
+
+def has_tag(column: Any, tag: str) -> ColumnElement[bool]:
+    """A filter: the tag list in `column` (Call.flags, Call.failed_items) holds `tag`."""
+    return column.contains(f",{tag},", autoescape=True)
 
 
 class Call(Base):
@@ -47,28 +75,11 @@ class Call(Base):
     score_max: Mapped[float | None] = mapped_column(Float, nullable=True)
     passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     fatal: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    flags: Mapped[str] = mapped_column(Text, default="")  # ",flag1,flag2,"
-    failed_items: Mapped[str] = mapped_column(Text, default="")  # ",item1,item2,"
+    flags: Mapped[str] = mapped_column(Text, default="")  # encode_tags()
+    failed_items: Mapped[str] = mapped_column(Text, default="")  # encode_tags()
     rubric_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     rubric_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
-
-
-class Job(Base):
-    """One analysis job per call; the lease makes a dead worker's job claimable again."""
-
-    __tablename__ = "jobs"
-
-    call_id: Mapped[str] = mapped_column(String(32), ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    available_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
-    worker_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # last sent to the broker
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

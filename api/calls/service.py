@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth.models import ApiKey
-from api.calls.models import Call, Job, Result
+from api.calls.models import Call, Result, decode_tags, has_tag
 from api.calls.schemas import CallMetadata, CallOut
 from api.config import Settings
 from api.database.core import utcnow
+from api.jobs.models import Job
 from api.jobs.service import summary_fields
 from api.problems import Problem
 from api.rubrics import service as rubrics
@@ -135,8 +136,7 @@ def get_for(session: Session, key: ApiKey, call_id: str) -> Call:
 
 def out(call: Call) -> CallOut:
     d = {c: getattr(call, c) for c in CallOut.model_fields if c not in ("flags", "failed_items")}
-    d["flags"] = [f for f in (call.flags or "").split(",") if f]
-    d["failed_items"] = [f for f in (call.failed_items or "").split(",") if f]
+    d["flags"], d["failed_items"] = decode_tags(call.flags), decode_tags(call.failed_items)
     return CallOut.model_validate(d)
 
 
@@ -184,9 +184,9 @@ def list_calls(session: Session, key: ApiKey, *, agent: str | None, team: str | 
     if status:
         q = q.where(Call.status == status)
     if flag:
-        q = q.where(Call.flags.contains(f",{flag},", autoescape=True))
+        q = q.where(has_tag(Call.flags, flag))
     if failed_item:
-        q = q.where(Call.failed_items.contains(f",{failed_item},", autoescape=True))
+        q = q.where(has_tag(Call.failed_items, failed_item))
     if score_min is not None:
         q = q.where(Call.score >= score_min)
     if score_max is not None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -23,6 +24,15 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """Naive UTC: stored the same way on SQLite and PostgreSQL."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def utc_bounds(first: date, last: date, tz: str = "UTC") -> tuple[datetime, datetime]:
+    """Local midnights of `first` and `last` in the time zone `tz`, as the naive UTC the database stores."""
+    zone = ZoneInfo(tz)
+
+    def conv(d: date) -> datetime:
+        return datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+    return conv(first), conv(last)
 
 
 def make_engine(settings: Settings) -> Engine:

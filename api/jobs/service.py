@@ -21,9 +21,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.calls.models import Call, Job, Result
+from api.calls.models import Call, Result, encode_tags
 from api.config import Settings
 from api.database.core import Database, utcnow
+from api.jobs.models import Job
 from api.rubrics import service as rubrics
 from api.storage import AudioStore
 from api.webhooks import service as webhooks
@@ -144,8 +145,7 @@ def summary_fields(scorecard: dict[str, Any]) -> dict[str, Any]:
     failed = [i["id"] for i in scorecard.get("items", []) if i.get("status") == "fail"]
     return {"score": scorecard.get("total"), "score_max": scorecard.get("max"),
             "passed": scorecard.get("passed"), "fatal": scorecard.get("fatal"),
-            "flags": "," + ",".join(scorecard.get("flags", [])) + "," if scorecard.get("flags") else "",
-            "failed_items": "," + ",".join(failed) + "," if failed else "",
+            "flags": encode_tags(scorecard.get("flags", [])), "failed_items": encode_tags(failed),
             "rubric_id": scorecard.get("rubric"), "rubric_version": scorecard.get("version")}
 
 

@@ -11,8 +11,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from api.calls.models import Job
 from api.database.core import Database, utcnow
+from api.jobs.models import Job
 
 
 class _JobCollector(Collector):

@@ -1,1 +1,1 @@
-"""Inspector review workspace: web UI users and sessions, reviews, audit trail, appeals, daily reports."""
+"""Inspector review: the queue, the call page, overrides, finalisation, appeals, the audit trail."""

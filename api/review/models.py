@@ -1,4 +1,4 @@
-"""Tables of the review workspace (migration 0002)."""
+"""Tables of the review workspace: the reviewed scorecard, the audit trail, appeals (migration 0002)."""
 
 from __future__ import annotations
 
@@ -9,33 +9,6 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.database.core import Base, utcnow
-
-USER_ROLES = ("inspector", "supervisor", "admin", "agent")
-
-
-class User(Base):
-    """A person who logs in to the web UI (password stored as scrypt)."""
-
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(100), unique=True, index=True)
-    password_hash: Mapped[str] = mapped_column(String(300))
-    role: Mapped[str] = mapped_column(String(16))
-    agent_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # calls' metadata agent_id
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class UiSession(Base):
-    """A server-side login session; the cookie holds the token, the table its sha256."""
-
-    __tablename__ = "ui_sessions"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    csrf: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Review(Base):

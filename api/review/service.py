@@ -1,95 +1,25 @@
-"""Users and login sessions, the reviewed scorecard, overrides, finalisation, appeals, the audit trail."""
+"""The review of a call: the queue of calls to review (flags and the sampling plan), the reviewed
+scorecard, overrides, finalisation, appeals and the audit trail."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import secrets
-from datetime import timedelta
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from api.calls.models import Call, Result
-from api.database.core import utcnow
+from api.auth.models import User
+from api.calls.models import Call, Result, decode_tags, has_tag
+from api.database.core import utc_bounds, utcnow
 from api.problems import Problem
-from api.review.models import USER_ROLES, Appeal, AuditEntry, Review, UiSession, User
+from api.review.models import Appeal, AuditEntry, Review
+from qa_engine.types import UNSCORED_STATUSES
 
-SESSION_TTL = timedelta(hours=12)
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-ITEM_STATUSES = ("pass", "fail", "needs_review", "manual")
-
-
-# ---- passwords and users -------------------------------------------------------------------------------------
-
-def hash_password(password: str) -> str:
-    """scrypt (RFC 7914), N=2^14 r=8 p=1, 16-byte salt: `scrypt$N$r$p$salt$hash` (base64)."""
-    salt = secrets.token_bytes(16)
-    dk = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    b64 = base64.b64encode
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(dk).decode()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        algo, n, r, p, salt, dk = stored.split("$")
-        if algo != "scrypt":
-            return False
-        want = base64.b64decode(dk)
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), dklen=len(want),
-                             n=int(n), r=int(r), p=int(p))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, want)
-
-
-def create_user(session: Session, username: str, password: str, role: str, agent_id: str | None = None) -> User:
-    if role not in USER_ROLES:
-        raise ValueError(f"unknown role {role!r}; roles: {', '.join(USER_ROLES)}")
-    if role == "agent" and not agent_id:
-        raise ValueError("an agent needs --agent-id (the agent_id in the calls' metadata)")
-    if len(password) < 8:
-        raise ValueError("the password must be at least 8 characters")
-    if session.scalar(select(User).where(User.username == username)) is not None:
-        raise ValueError(f"the user {username!r} exists already")
-    user = User(username=username, password_hash=hash_password(password), role=role, agent_id=agent_id)
-    session.add(user)
-    session.commit()
-    return user
-
-
-def login(session: Session, username: str, password: str) -> tuple[str, UiSession] | None:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        verify_password(password, hash_password("timing-equaliser"))
-        return None
-    if not verify_password(password, user.password_hash):
-        return None
-    token = secrets.token_urlsafe(32)
-    s = UiSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), user_id=user.id,
-                  csrf=secrets.token_urlsafe(24), expires_at=utcnow() + SESSION_TTL)
-    session.add(s)
-    session.execute(delete(UiSession).where(UiSession.expires_at < utcnow()))
-    session.commit()
-    return token, s
-
-
-def session_user(session: Session, token: str | None) -> tuple[User, UiSession] | None:
-    if not token:
-        return None
-    s = session.get(UiSession, hashlib.sha256(token.encode()).hexdigest())
-    if s is None or s.expires_at < utcnow():
-        return None
-    user = session.get(User, s.user_id)
-    return (user, s) if user is not None else None
-
-
-def logout(session: Session, token: str | None) -> None:
-    if token:
-        session.execute(delete(UiSession).where(UiSession.token_hash == hashlib.sha256(token.encode()).hexdigest()))
-        session.commit()
+ITEM_STATUSES = ("pass", "fail", "needs_review", "manual", "not_applicable")
 
 
 # ---- access ------------------------------------------------------------------------------------------------
@@ -106,6 +36,90 @@ def call_for(session: Session, user: User, call_id: str) -> Call:
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles:
         raise Problem(403, f"this needs the role {' or '.join(roles)}; you are {user.role}", code="forbidden")
+
+
+# ---- the queue -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueueFilter:
+    day: date | None = None
+    team: str | None = None
+    agent: str | None = None
+    failed_item: str | None = None
+    reviewed: str | None = None  # "yes": finalised reviews only; "no": not finalised
+    scope: str = "flagged"  # "flagged": flagged and sampled calls; else every call
+
+
+def mark_sample(rows: list[dict[str, Any]], rate: float) -> None:
+    """The sampling plan: per agent and day, ceil(rate x passing calls) of the unflagged calls, chosen by a
+    hash of the call id (random-looking, but stable between page loads)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if not r["flagged"]:
+            groups.setdefault((r["call"].agent_id or "", r["call"].call_date.date().isoformat()), []).append(r)
+    for members in groups.values():
+        members.sort(key=lambda r: hashlib.sha256(r["call"].id.encode()).hexdigest())
+        for r in members[:math.ceil(max(0.0, min(rate, 1.0)) * len(members))]:
+            r["sampled"] = True
+
+
+def queue(session: Session, user: User, f: QueueFilter, *, sample_rate: float, tz: str) -> list[dict[str, Any]]:
+    """The calls to review: flagged (a flag, a failed item, a failed call) and the sampled ones, escalations
+    first, then the worst score first. An agent sees only their own calls."""
+    q = (select(Call, Review).outerjoin(Review, Review.call_id == Call.id).where(Call.status == "done"))
+    if user.role == "agent":
+        q = q.where(Call.agent_id == user.agent_id)
+    if f.day:
+        start, end = utc_bounds(f.day, f.day + timedelta(days=1), tz)
+        q = q.where(Call.call_date >= start, Call.call_date < end)
+    if f.team:
+        q = q.where(Call.team == f.team)
+    if f.agent:
+        q = q.where(Call.agent_id == f.agent)
+    if f.failed_item:
+        q = q.where(has_tag(Call.failed_items, f.failed_item))
+    if f.reviewed == "yes":
+        q = q.where(Review.finalized.is_(True))
+    elif f.reviewed == "no":
+        q = q.where(or_(Review.call_id.is_(None), Review.finalized.is_(False)))
+    rows: list[dict[str, Any]] = []
+    for call, review in session.execute(q.order_by(Call.call_date.desc()).limit(5000)).all():
+        flags, failed = decode_tags(call.flags), decode_tags(call.failed_items)
+        rows.append({"call": call, "review": review, "flags": flags, "failed": failed,
+                     "flagged": bool(flags or failed or call.passed is False), "sampled": False,
+                     "score": final_score(call, review)})
+    mark_sample(rows, sample_rate)
+    if f.scope == "flagged":
+        rows = [r for r in rows if r["flagged"] or r["sampled"]]
+    rows.sort(key=lambda r: ("escalation" not in r["flags"], r["score"] if r["score"] is not None else 1e9,
+                             r["call"].id))
+    return rows
+
+
+def filter_choices(session: Session, user: User) -> tuple[list[str], list[str]]:
+    """The teams and agent ids the queue's filters offer: an agent is offered only their own."""
+    q_team, q_agent = select(Call.team).distinct(), select(Call.agent_id).distinct()
+    if user.role == "agent":
+        q_team = q_team.where(Call.agent_id == user.agent_id)
+        q_agent = q_agent.where(Call.agent_id == user.agent_id)
+    return (sorted(t for t in session.scalars(q_team) if t), sorted(a for a in session.scalars(q_agent) if a))
+
+
+def history(session: Session, call: Call) -> tuple[list[AuditEntry], list[Appeal]]:
+    """The call's audit trail (newest first) and its appeals (oldest first)."""
+    audit_rows = session.scalars(select(AuditEntry).where(AuditEntry.call_id == call.id)
+                                 .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())).all()
+    appeal_rows = session.scalars(select(Appeal).where(Appeal.call_id == call.id).order_by(Appeal.id)).all()
+    return list(audit_rows), list(appeal_rows)
+
+
+def appeals(session: Session, user: User) -> list[Any]:
+    """(appeal, call) rows, open ones first; an agent sees only appeals on their own calls."""
+    q = select(Appeal, Call).join(Call, Call.id == Appeal.call_id).order_by(Appeal.status != "open",
+                                                                             Appeal.id.desc())
+    if user.role == "agent":
+        q = q.where(Call.agent_id == user.agent_id)
+    return list(session.execute(q.limit(500)).all())
 
 
 # ---- the reviewed scorecard --------------------------------------------------------------------------------
@@ -128,7 +142,7 @@ def reviewed_total(card: dict[str, Any], items: list[dict[str, Any]]) -> tuple[f
     """(total, passed, fatal) over the effective items, by the engine's rule: a failed fatal item scores 0;
     the pass mark scales to the items that carry a score."""
     fatal = any(i.get("fatal") and i["status"] in ("fail", "needs_review") for i in items)
-    scored = [i for i in items if i.get("score") is not None and i["status"] != "manual"]
+    scored = [i for i in items if i.get("score") is not None and i["status"] not in UNSCORED_STATUSES]
     total = 0.0 if fatal else float(sum(i["score"] for i in scored))
     full = float(card.get("max") or 0.0)
     scored_max = float(sum(i.get("max") or 0.0 for i in scored))
@@ -142,7 +156,7 @@ def audit(session: Session, call_id: str, username: str, action: str, item_id: s
                            before=before, after=after, at=utcnow()))
 
 
-def _result(session: Session, call: Call) -> Result:
+def result_of(session: Session, call: Call) -> Result:
     res = session.get(Result, call.id) if call.status == "done" else None
     if res is None:
         raise Problem(409, f"the call is {call.status}: nothing to review yet", code=f"call_{call.status}")
@@ -150,7 +164,7 @@ def _result(session: Session, call: Call) -> Result:
 
 
 def _recompute(session: Session, call: Call, review: Review) -> None:
-    res = _result(session, call)
+    res = result_of(session, call)
     items = effective_items(res.scorecard, review)
     review.score, review.passed, review.fatal = reviewed_total(res.scorecard, items)
 
@@ -158,7 +172,7 @@ def _recompute(session: Session, call: Call, review: Review) -> None:
 def set_item(session: Session, user: User, call: Call, item_id: str, status: str, score: float | None,
              comment: str, action: str = "override") -> Review:
     """Confirm or override one item (status, score, comment); recompute the reviewed total; audit it."""
-    res = _result(session, call)
+    res = result_of(session, call)
     item = next((i for i in res.scorecard.get("items", []) if i["id"] == item_id), None)
     if item is None:
         raise Problem(404, f"the scorecard has no item {item_id!r}", code="item_not_found")
@@ -167,7 +181,7 @@ def set_item(session: Session, user: User, call: Call, item_id: str, status: str
     mx = float(item.get("max") or 0.0)
     if score is not None and not 0 <= score <= mx:
         raise Problem(422, f"the score must be between 0 and {mx:g}", code="invalid_score")
-    if status != "manual" and score is None:
+    if status not in UNSCORED_STATUSES and score is None:
         score = mx if status == "pass" else 0.0
     review = session.get(Review, call.id) or Review(call_id=call.id, items={}, finalized=False)
     session.add(review)
@@ -186,7 +200,7 @@ def set_item(session: Session, user: User, call: Call, item_id: str, status: str
 
 
 def finalize(session: Session, user: User, call: Call) -> Review:
-    res = _result(session, call)
+    res = result_of(session, call)
     review = session.get(Review, call.id) or Review(call_id=call.id, items={}, finalized=False)
     session.add(review)
     if review.score is None:
@@ -202,7 +216,7 @@ def finalize(session: Session, user: User, call: Call) -> Review:
 
 def file_appeal(session: Session, user: User, call: Call, item_id: str, reason: str) -> Appeal:
     require_role(user, "agent")
-    res = _result(session, call)
+    res = result_of(session, call)
     if not any(i["id"] == item_id for i in res.scorecard.get("items", [])):
         raise Problem(404, f"the scorecard has no item {item_id!r}", code="item_not_found")
     if not reason.strip():

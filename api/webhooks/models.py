@@ -23,7 +23,11 @@ class Delivery(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    webhook_id: Mapped[str] = mapped_column(String(32), ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    # A client's webhook, or none: then `url` is an operator-configured address (the scheduled report),
+    # signed with the secret from the settings.
+    webhook_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("webhooks.id", ondelete="CASCADE"),
+                                                   index=True, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
     event: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True, default="pending")  # pending|delivered|failed

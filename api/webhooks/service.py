@@ -52,6 +52,14 @@ def enqueue_for_call(session: Session, call: Call, event: str) -> None:
         session.add(Delivery(id=uuid.uuid4().hex, webhook_id=h.id, event=event, payload=payload))
 
 
+def enqueue_to(session: Session, url: str, event: str, payload: dict[str, Any]) -> Delivery:
+    """Queue an event for an operator-configured address (not a client's webhook), in the caller's transaction;
+    signed with QA_REPORT_WEBHOOK_SECRET and retried like any delivery."""
+    d = Delivery(id=uuid.uuid4().hex, webhook_id=None, url=url, event=event, payload=payload)
+    session.add(d)
+    return d
+
+
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
@@ -80,17 +88,20 @@ def deliver_due(db: Database, settings: Settings, limit: int = 20) -> int:
                 continue
             s.commit()
             d = s.get(Delivery, did)
-            hook = s.get(Webhook, d.webhook_id) if d else None
-            if d is None or hook is None:
+            if d is None:
                 continue
+            target = _target(s, d, settings)
+            if target is None:
+                continue
+            url, secret = target
             body = json.dumps({**d.payload, "delivery_id": d.id}, ensure_ascii=False).encode()
             ts = str(int(time.time()))
             headers = {"Content-Type": "application/json", "User-Agent": "qa-engine-webhooks/1",
                        "X-QA-Event": d.event, "X-QA-Delivery": d.id, "X-QA-Timestamp": ts,
-                       "X-QA-Signature": sign(hook.secret, ts, body)}
+                       "X-QA-Signature": sign(secret, ts, body)}
             error: str | None = None
             try:
-                code = _post(hook.url, body, headers, settings.webhook_timeout_s)
+                code = _post(url, body, headers, settings.webhook_timeout_s)
                 if not 200 <= code < 300:
                     error = f"the endpoint answered HTTP {code}"
             except Exception as exc:
@@ -102,12 +113,20 @@ def deliver_due(db: Database, settings: Settings, limit: int = 20) -> int:
                 d.status = "delivered"
             elif d.attempts >= settings.webhook_max_attempts:
                 d.status = "failed"
-                log.warning("webhook %s to %s gave up after %d attempts: %s", d.id, hook.url, d.attempts, error)
+                log.warning("webhook %s to %s gave up after %d attempts: %s", d.id, url, d.attempts, error)
             else:
                 d.next_attempt_at = utcnow() + timedelta(seconds=settings.webhook_backoff_s * 2 ** (d.attempts - 1))
             s.commit()
             done += 1
     return done
+
+
+def _target(s: Session, d: Delivery, settings: Settings) -> tuple[str, str] | None:
+    """(url, signing secret) of a delivery: its client's webhook, or the operator's address."""
+    if d.webhook_id is not None:
+        hook = s.get(Webhook, d.webhook_id)
+        return (hook.url, hook.secret) if hook is not None else None
+    return (d.url, settings.report_webhook_secret) if d.url else None
 
 
 def as_dict(h: Webhook, with_secret: bool = False) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from qa_engine.asr.text import count_units
 from qa_engine.types import Turn
@@ -10,6 +11,42 @@ from qa_engine.types import Turn
 _NUMBER = re.compile(r"\d+(?:\.\d+)?%?")
 # Turns shorter than this give rates that mean little (one word over half a second).
 MIN_SPAN_S = 0.8
+
+
+@dataclass(frozen=True)
+class RateBand:
+    """The standard's speaking rate, in units a minute (Chinese characters, English words).
+
+    `low`..`high` is the standard rate; under `slow_below` or over `fast_above` is a violation.
+    """
+
+    low: float
+    high: float
+    slow_below: float
+    fast_above: float
+
+    def credit(self, rate: float) -> float:
+        """How much a stretch spoken at `rate` counts as spoken at the standard rate.
+
+        1 inside the band; between the band and a violation limit from 1 down to 0.5, by how
+        far out (faster than the band is not yet a violation, but it is not the standard
+        either); 0 past the limits.
+        """
+        if self.low <= rate <= self.high:
+            return 1.0
+        if rate > self.high:
+            edge, limit, past = self.high, self.fast_above, rate > self.fast_above
+        else:
+            edge, limit, past = self.low, self.slow_below, rate < self.slow_below
+        if past:
+            return 0.0
+        return 1.0 - 0.5 * abs(rate - edge) / abs(limit - edge)
+
+
+# The service standard (SERVICE_STANDARD.md): zh 150-260 chars/min, over 300 a violation; en 120-170
+# words/min, over 200 a violation. It names no slow limit: 120 / 90 (4/5 and 3/4 of the band's floor)
+# are where the default rubrics have always put it.
+STANDARD_RATES = {"zh": RateBand(150.0, 260.0, 120.0, 300.0), "en": RateBand(120.0, 170.0, 90.0, 200.0)}
 
 
 def spoken_units(text: str, language: str) -> int:

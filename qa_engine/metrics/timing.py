@@ -1,4 +1,14 @@
-"""Per-call timing: length, talk per party, silence, overlap, answer delay."""
+"""Per-call timing: length, talk per party, silence, overlap, answer delay and ring time.
+
+Where the call connected, and how long it rang before, come from the caller (metadata):
+- `connect_offset_s`: seconds into the recording (or transcript) when the call connected;
+  0 when the recording starts at connect, as most recorders do.
+- `ring_s`: seconds the call rang before it connected. Unknown (None) it is taken to be
+  the connect offset: a recording that starts before connect holds the ringing the customer
+  heard. A recording that starts at connect holds none of it, so only the caller can say.
+`answer_delay_s` is the agent's first words after connect; `ring_s` is kept beside it, and
+the answer-delay detector weighs both against the standard ("answer within three rings").
+"""
 
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ def call_metrics(
     regions: dict[Speaker, list[SpeechRegion]],
     turns: list[Turn],
     connect_offset_s: float = 0.0,
+    ring_s: float | None = None,
 ) -> CallMetrics:
     talk = {spk: total_duration(r) for spk, r in regions.items()}
     total_talk = sum(talk.values()) or 1.0
@@ -45,6 +56,7 @@ def call_metrics(
         agent_median_rate=_median([t.rate_per_min for t in agent_turns]),
         customer_median_rate=_median([t.rate_per_min for t in customer_turns]),
         agent_pitch_spread_st=_median([t.pitch_spread_st for t in agent_turns]),
+        ring_s=ring_s if ring_s is not None else (connect_offset_s or None),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qa_engine.scoring.detectors import REGISTRY, CallContext, Finding
 from qa_engine.scoring.rubric import Item, Rubric, Thresholds
-from qa_engine.types import Event, Scorecard, ScoreItem
+from qa_engine.types import UNSCORED_STATUSES, Event, ItemStatus, Scorecard, ScoreItem
 
 # Events that make a call worth a person's attention, most urgent first.
 _FLAG_ORDER = ["escalation", "fatal", "needs_review", "pii"]
@@ -53,21 +53,29 @@ def score_item(item: Item, finding: Finding, review_below: float) -> ScoreItem:
     return base
 
 
+def _unscored(item: Item, status: ItemStatus, detail: str) -> ScoreItem:
+    return ScoreItem(id=item.id, name=item.name, name_en=item.name_en, category=item.category, score=None,
+                     max=item.points, status=status, fatal=item.fatal, detail=detail)
+
+
 def build_scorecard(rubric: Rubric, ctx: CallContext) -> tuple[Scorecard, list[Event]]:
     events: list[Event] = []
     items: list[ScoreItem] = []
     for item in rubric.items:
         if item.manual:
-            items.append(ScoreItem(id=item.id, name=item.name, name_en=item.name_en, category=item.category,
-                                   score=None, max=item.points, status="manual", fatal=item.fatal,
-                                   detail="scored by the inspector"))
+            items.append(_unscored(item, "manual", "scored by the inspector"))
             continue
         assert item.detector is not None
+        if REGISTRY[item.detector].needs_audio and not ctx.audio:
+            items.append(_unscored(item, "not_applicable", "needs the recording: not judged on a transcript"))
+            continue
         finding = REGISTRY[item.detector].run(ctx, rubric.compiled[item.id])
         events.extend(finding.events)
         items.append(score_item(item, finding, rubric.review_below_confidence))
     flags: list[str] = []
     for flag in sorted(rubric.flags, key=lambda f: -f.priority):
+        if REGISTRY[flag.detector].needs_audio and not ctx.audio:
+            continue
         finding = REGISTRY[flag.detector].run(ctx, rubric.compiled[flag.id])
         events.extend(finding.events)
         if finding.events:
@@ -79,9 +87,9 @@ def build_scorecard(rubric: Rubric, ctx: CallContext) -> tuple[Scorecard, list[E
     if any(i.status == "needs_review" for i in items):
         flags.append("needs_review")
     flags.sort(key=lambda f: _FLAG_ORDER.index(f) if f in _FLAG_ORDER else len(_FLAG_ORDER))
-    machine_max = sum(i.max for i in items if i.status != "manual")
-    total = 0.0 if fatal else sum(i.score or 0.0 for i in items if i.status != "manual")
-    # Manual items are not scored by the machine: the pass mark scales to what it did score.
+    machine_max = sum(i.max for i in items if i.status not in UNSCORED_STATUSES)
+    total = 0.0 if fatal else sum(i.score or 0.0 for i in items if i.status not in UNSCORED_STATUSES)
+    # Manual and not-applicable items are not scored by the machine: the pass mark scales to what it did score.
     pass_mark = rubric.pass_score * (machine_max / rubric.max_points) if rubric.max_points else 0.0
     card = Scorecard(rubric=rubric.id, version=rubric.version, total=total, max=rubric.max_points,
                      passed=(not fatal) and total >= pass_mark, fatal=fatal, flags=flags, items=items,

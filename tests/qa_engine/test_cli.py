@@ -141,3 +141,66 @@ def test_rubric_command_validates(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("qa-engine: error: bad.yaml: item 'a'") and "nope" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _write_transcript(tmp_path, data) -> str:
+    path = tmp_path / "call.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def test_analyze_transcript_gives_the_json_contract(tmp_path):
+    from tests.qa_engine.test_transcript import labelled_transcript
+
+    out = run("analyze", "--transcript", _write_transcript(tmp_path, labelled_transcript("zh_fast_talker")), "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert set(d) >= {"call", "metrics", "turns", "events", "scorecard"}
+    assert d["call"]["source"] == "transcript" and d["call"]["language"] == "zh"
+    items = {i["id"]: i for i in d["scorecard"]["items"]}
+    assert items["volume"]["status"] == items["intonation"]["status"] == "not_applicable"
+    assert items["volume"]["score"] is None
+    assert items["speech_rate"]["status"] == "fail"
+    assert any(e["type"] == "fast_speech" and e["start"] == 8.43 for e in d["events"])
+    assert [t["speaker"] for t in d["turns"]] == ["agent", "customer", "agent", "customer", "agent"]
+    assert all(t["rate_per_min"] for t in d["turns"])
+
+
+def test_analyze_transcript_text_report_and_options(tmp_path):
+    path = _write_transcript(tmp_path, {"turns": [
+        {"speaker": "agent", "start": 2.0, "end": 5.0, "text": "Thank you for calling, how can I help?"}]})
+    out = run("analyze", "--transcript", path, "--lang", "en", "--ring", "20")
+    assert out.returncode == 0, out.stderr
+    assert "from a transcript" in out.stdout and "not_applicable" in out.stdout
+    assert "picked up in ring 4 after 20.0 s" in out.stdout
+
+
+@pytest.mark.parametrize(("content", "pattern"), [
+    (None, "no such file"),
+    ("{not json", "not valid JSON"),
+    ('{"lang": "zh", "turns": [{"speaker": "agent", "start": 3, "end": 1, "text": "您好"}]}',
+     r"turns\[0\]: ends \(1 s\) before it starts \(3 s\)"),
+    ('{"turns": [{"speaker": "agent", "start": 1, "end": 3, "text": "您好"}]}', "names no language"),
+])
+def test_bad_transcript_exits_2_with_a_message_and_no_traceback(tmp_path, content, pattern):
+    import re
+
+    path = tmp_path / "t.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    out = run("analyze", "--transcript", path)
+    assert out.returncode == 2
+    assert out.stderr.startswith("qa-engine: error: ") and re.search(pattern, out.stderr), out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_analyze_takes_a_recording_or_a_transcript(tmp_path):
+    out = run("analyze")
+    assert out.returncode == 2 and "give a recording or --transcript" in out.stderr
+    path = _write_transcript(tmp_path, {"lang": "zh", "turns": [_turn_zh()]})
+    out = run("analyze", path, "--transcript", path)
+    assert out.returncode == 2 and "one of them" in out.stderr
+
+
+def _turn_zh() -> dict:
+    return {"speaker": "agent", "start": 1, "end": 3, "text": "您好，很高兴为您服务。"}

@@ -29,7 +29,7 @@ def test_rescore_under_a_stricter_rubric_version_changes_the_verdict(analysed) -
     strict["version"] = "strict-1"
     for item in strict["items"]:
         if item["id"] == "speech_rate":
-            item["params"]["fast_above"] = 100  # every normal turn is now "too fast"
+            item["params"].update(band=[80, 100], fast_above=120, slow_below=60)  # every normal turn is "too fast"
     card, events = rescore(stored, parse(strict, "strict.yaml"))
     assert card.version == "strict-1"
     assert any(e.type == "fast_speech" for e in events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.review.reports import cohen_kappa
+from api.reports.service import cohen_kappa
 
 
 def test_kappa_worked_example() -> None:
@@ -25,7 +25,7 @@ def test_sampling_plan_takes_a_share_of_passing_calls_per_agent_and_day() -> Non
     from datetime import datetime
     from types import SimpleNamespace
 
-    from api.review.views import mark_sample
+    from api.review.service import mark_sample
 
     rows = [{"call": SimpleNamespace(id=f"c{a}{i}", agent_id=a, call_date=datetime(2026, 11, 20, 9)),
              "flagged": i == 0, "sampled": False} for a in ("A1", "A2") for i in range(11)]

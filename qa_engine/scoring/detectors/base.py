@@ -32,6 +32,7 @@ class CallContext:
     regions: dict[Speaker, list[SpeechRegion]]
     metrics: CallMetrics
     length_s: float
+    audio: bool = True  # False: the call came as a transcript; nothing was measured on sound
     semantic: SemanticInfo | None = None  # None: the semantic stage did not run (utterances carry no labels)
 
     def of(self, speaker: Speaker) -> list[Turn]:
@@ -58,16 +59,18 @@ class Detector(Generic[P]):
     run: Callable[[CallContext, P], Finding]
     measures: str | None = None  # what `value` is, for items scored by thresholds
     description: str = ""
+    needs_audio: bool = False  # judges the sound itself (level, pitch): not applicable to a transcript
 
 
 REGISTRY: dict[str, Detector[Any]] = {}
 
 
-def register(name: str, params: type[P], measures: str | None = None):
+def register(name: str, params: type[P], measures: str | None = None, needs_audio: bool = False):
     def wrap(fn: Callable[[CallContext, P], Finding]) -> Callable[[CallContext, P], Finding]:
         if name in REGISTRY:
             raise RuntimeError(f"detector {name!r} registered twice")
-        REGISTRY[name] = Detector(name, params, fn, measures, (fn.__doc__ or "").strip().split("\n")[0])
+        REGISTRY[name] = Detector(name, params, fn, measures, (fn.__doc__ or "").strip().split("\n")[0],
+                                  needs_audio)
         return fn
 
     return wrap

@@ -12,7 +12,7 @@ class IntonationParams(Params):
     min_turns: int = 2
 
 
-@register("intonation", IntonationParams, measures="agent pitch spread in semitones")
+@register("intonation", IntonationParams, measures="agent pitch spread in semitones", needs_audio=True)
 def intonation(ctx: CallContext, p: IntonationParams) -> Finding:
     """Median pitch spread of the agent's turns under the monotone threshold."""
     turns = [t for t in ctx.of("agent") if t.pitch_spread_st is not None]

@@ -14,7 +14,7 @@ class VolumeParams(Params):
     min_duration_s: float = 0.8
 
 
-@register("volume", VolumeParams)
+@register("volume", VolumeParams, needs_audio=True)
 def volume(ctx: CallContext, p: VolumeParams) -> Finding:
     """Agent utterances shouted (over the agent's median or near full scale) or too soft."""
     med = ctx.metrics.agent_median_level_dbfs

@@ -49,3 +49,17 @@ def test_fast_turns_are_the_labelled_fast_ones(analysed, labels):
         turn = max((t for t in result.turns if t.speaker == "agent"),
                    key=lambda t: overlap_s(t.start, t.end, lt["start"], lt["end"]))
         assert turn.rate_per_min is not None and turn.rate_per_min > 300
+
+
+def test_standard_band_counts_fully_then_less_by_how_far_out_then_nothing():
+    from qa_engine.metrics.rate import STANDARD_RATES
+
+    zh = STANDARD_RATES["zh"]  # the service standard: 150-260 chars/min, over 300 a violation
+    assert (zh.low, zh.high, zh.fast_above) == (150, 260, 300)
+    assert zh.credit(150) == zh.credit(230) == zh.credit(260) == 1.0
+    assert zh.credit(280) == pytest.approx(0.75)  # halfway to the violation limit
+    assert zh.credit(300) == pytest.approx(0.5)
+    assert zh.credit(301) == 0.0 and zh.credit(480) == 0.0
+    assert zh.credit(135) == pytest.approx(0.75) and zh.credit(100) == 0.0
+    en = STANDARD_RATES["en"]  # 120-170 words/min, over 200 a violation
+    assert en.credit(165) == 1.0 and en.credit(185) == pytest.approx(0.75) and en.credit(210) == 0.0

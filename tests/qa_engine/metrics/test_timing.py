@@ -37,3 +37,15 @@ def test_real_call_timing_matches_labels(analysed, labels):
     assert m.length_s == pytest.approx(lab["duration"], abs=0.05)
     assert m.overlaps >= lab["expect"]["agent_interruptions_min"]
     assert sum(m.talk_ratio.values()) == pytest.approx(1.0)
+
+
+def test_ring_time_is_the_connect_offset_unless_given():
+    regions = {"agent": [SpeechRegion(6.0, 8.0)], "customer": []}
+    turns = [Turn("agent", 6.0, 8.0, "您好")]
+    # The recording started 5 s before connect: those 5 s are ringing the customer heard.
+    before = call_metrics(10.0, regions, turns, connect_offset_s=5.0)
+    assert before.answer_delay_s == pytest.approx(1.0) and before.ring_s == pytest.approx(5.0)
+    # The recording starts at connect: only the caller knows how long it rang.
+    at_connect = call_metrics(10.0, regions, turns, ring_s=12.0)
+    assert at_connect.answer_delay_s == pytest.approx(6.0) and at_connect.ring_s == pytest.approx(12.0)
+    assert call_metrics(10.0, regions, turns).ring_s is None

@@ -35,7 +35,7 @@ def test_cases_file_is_well_formed():
 def test_detector_case(case, rubrics, make_context):
     rubric = rubrics[case["rubric"]]
     entry = next(e for e in [*rubric.items, *rubric.flags] if e.id == case["item"])
-    ctx = make_context(rubric.language, case["turns"], case.get("length_s"))
+    ctx = make_context(rubric.language, case["turns"], case.get("length_s"), case.get("ring_s"))
     finding = REGISTRY[entry.detector].run(ctx, rubric.compiled[entry.id])
     if "applicable" in case:
         assert finding.applicable is case["applicable"], finding.detail

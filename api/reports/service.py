@@ -1,4 +1,5 @@
-"""Daily scorecard report per agent and per team: web page, CSV, XLSX, JSON and `qa-engine report`."""
+"""The daily (weekly, monthly) scorecard report per agent and per team, with calibration: web page, CSV, XLSX,
+JSON, `qa-engine report` and the scheduled report (api.reports.scheduler)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import statistics
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.calls.models import Call, Result
+from api.database.core import utc_bounds
+from api.problems import Problem
 from api.review.models import Review
 from api.review.service import effective_result
+from qa_engine.types import UNSCORED_STATUSES
 
 COLUMNS = ["group", "name", "calls_analysed", "reviewed", "confirmed", "avg_score", "median_score", "pass_rate",
            "fatal", "violations"]
@@ -35,6 +38,19 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "violations": dict(sorted(violations.items()))}
 
 
+def parse_day(day: str | None) -> date:
+    """A report day from YYYY-MM-DD (default: today, UTC), with a reason a user can act on when it is not one."""
+    if not day:
+        return datetime.now(UTC).date()
+    try:
+        d = date.fromisoformat(day)
+    except ValueError as exc:
+        raise Problem(422, "day must be YYYY-MM-DD", code="invalid_day") from exc
+    if not 1900 <= d.year <= 9998:
+        raise Problem(422, "day must be between 1900 and 9998", code="invalid_day")
+    return d
+
+
 def period_bounds(day: date, period: str) -> tuple[date, date]:
     """[start, end) of the day, ISO week (Monday first) or calendar month holding `day`."""
     if period == "week":
@@ -44,15 +60,6 @@ def period_bounds(day: date, period: str) -> tuple[date, date]:
         start = day.replace(day=1)
         return start, (start + timedelta(days=32)).replace(day=1)
     return day, day + timedelta(days=1)
-
-
-def utc_bounds(first: date, last: date, tz: str = "UTC") -> tuple[datetime, datetime]:
-    """Local midnights of `first` and `last` in the time zone `tz`, as the naive UTC the database stores."""
-    zone = ZoneInfo(tz)
-
-    def conv(d: date) -> datetime:
-        return datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-    return conv(first), conv(last)
 
 
 def _rows(session: Session, start: datetime, end: datetime, agent_id: str | None) -> list[dict[str, Any]]:
@@ -136,7 +143,7 @@ def calibration(session: Session, start: datetime, end: datetime, agent_id: str 
     per: dict[str, dict[str, Any]] = {}
     for card, over, call_id in session.execute(q).all():
         for it in card.get("items", []):
-            if it.get("status") == "manual":
+            if it.get("status") in UNSCORED_STATUSES:
                 continue
             machine = "pass" if it["status"] == "pass" else "fail"
             o = (over or {}).get(it["id"])

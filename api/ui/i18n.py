@@ -96,6 +96,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fail": ("不合格", "fail"),
     "manual": ("人工评分", "manual"),
     "needs_review": ("待复核", "needs review"),
+    "not_applicable": ("不适用", "not applicable"),
 }
 
 

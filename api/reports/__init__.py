@@ -1,0 +1,1 @@
+"""Daily, weekly and monthly scorecard reports with calibration; the scheduled daily report."""
