@@ -11,7 +11,7 @@ from api.auth.models import ApiKey
 from api.calls.service import _naive_utc  # the one conversion of a client's time to the stored UTC
 from api.deps import SessionDep, require
 from api.privacy import service
-from api.problems import responses
+from api.problems import Problem, responses
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
 LogReader = Annotated[ApiKey, Depends(require(*service.LOG_READERS))]
@@ -29,7 +29,11 @@ def access_log(
 ) -> dict[str, Any]:
     """Every request for a clear transcript, events, scorecard, analysis, recording or call page (`?clear=true`),
     granted or refused: who (API key or web UI user, and role), when, which call, from which address."""
-    rows = service.access_log(session, call_id=call_id, since=_naive_utc(since), until=_naive_utc(until),
-                              before_id=before_id, limit=limit)
+    try:
+        since, until = _naive_utc(since), _naive_utc(until)
+    except (OverflowError, ValueError) as exc:
+        raise Problem(422, "since and until must be times between the years 1 and 9999 in UTC",
+                      code="invalid_time") from exc
+    rows = service.access_log(session, call_id=call_id, since=since, until=until, before_id=before_id, limit=limit)
     return {"items": [service.access_dict(r) for r in rows],
             "next_before_id": rows[-1].id if len(rows) == limit else None}
