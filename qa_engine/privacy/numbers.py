@@ -33,6 +33,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from typing import Any
 
 KINDS = ("phone", "id_number", "bank_card")
 MAX_DIGITS = 24  # longer runs are read as several numbers (or none)
@@ -200,40 +202,41 @@ def _segment(text: str, run: list[DigitToken], bounds: set[int]) -> list[NumberM
     if _is_code(text, run) or _thousands_formatted(text, run):
         return []
     said = _said_before(text, run[0].start)
-    before = text[:run[0].start]
-    after = text[run[-1].end:]
+    before, after = text[:run[0].start], text[run[-1].end:]
+    amount_before = bool(_CURRENCY_BEFORE.search(before) or _DECIMAL_NEAR.search(before))
+    amount_after = bool(_AMOUNT_AFTER.match(after) or re.match(r"^[.．]\d", after))
     n = len(run)
-    # best[i][free]: (digits covered, -matches, matches) for run[i:]; free: i starts a group (may skip it)
-    best: list[dict[bool, tuple[int, int, list[NumberMatch]]]] = [{} for _ in range(n + 1)]
-    best[n] = {True: (0, 0, []), False: (0, 0, [])}
+    # best[i][free]: (digits covered, -numbers, the numbers as a linked list) for run[i:];
+    # free: i begins a group, which may be skipped (read as no number)
+    Reading = tuple[int, int, Any]
+    best: list[dict[bool, Reading]] = [{} for _ in range(n + 1)]
+    best[n] = {True: (0, 0, None), False: (0, 0, None)}
     next_bound = [n] * (n + 1)
     for i in range(n - 1, -1, -1):
         next_bound[i] = i + 1 if (i + 1) in bounds or i + 1 == n else next_bound[i + 1]
     for i in range(n - 1, -1, -1):
-        for free in (True, False):
-            options: list[tuple[int, int, list[NumberMatch]]] = []
-            if free or _word_tail(text, run, i, next_bound[i]):
-                options.append(best[next_bound[i]][True])
-            digits = ""
-            for j in range(i + 1, n + 1):
-                digits += run[j - 1].digits
-                if len(digits) > MAX_DIGITS:
-                    break
-                if len(digits) < 7:
-                    continue
-                ctx = _Context(said, i == 0 and bool(_CURRENCY_BEFORE.search(before) or _DECIMAL_NEAR.search(before)),
-                               j == n and bool(_AMOUNT_AFTER.match(after) or re.match(r"^[.．]\d", after)))
-                kind, note = classify(digits, ctx)
-                if kind is None:
-                    continue
-                rest = best[j][True] if (j == n or j in bounds) else best[j].get(False)
-                if rest is None:
-                    continue
+        numbers: list[Reading] = []  # run[i:j] read as a number, then the best reading of the rest
+        digits = ""
+        for j in range(i + 1, n + 1):
+            digits += run[j - 1].digits
+            if len(digits) > MAX_DIGITS:
+                break
+            if len(digits) < (7 if said in _SAID else 11):  # shorter: a number only where the speaker named it
+                continue
+            kind, note = classify(digits, _Context(said, i == 0 and amount_before, j == n and amount_after))
+            rest = best[j][True] if (j == n or j in bounds) else best[j].get(False)
+            if kind is not None and rest is not None:
                 match = NumberMatch(kind, digits, tuple(run[i:j]), note)
-                options.append((rest[0] + len(digits), rest[1] - 1, [match, *rest[2]]))
-            if options:
-                best[i][free] = max(options, key=lambda o: (o[0], o[1]))
-    return best[0][True][2] if True in best[0] else []
+                numbers.append((rest[0] + len(digits), rest[1] - 1, (match, rest[2])))
+        for free in (True, False):
+            skip = [best[next_bound[i]][True]] if free or _word_tail(text, run, i, next_bound[i]) else []
+            if skip or numbers:
+                best[i][free] = max(skip + numbers, key=lambda o: (o[0], o[1]))
+    found, link = [], best[0][True][2]
+    while link is not None:
+        found.append(link[0])
+        link = link[1]
+    return found
 
 
 def _word_tail(text: str, run: list[DigitToken], i: int, k: int) -> bool:
@@ -245,14 +248,14 @@ def _word_tail(text: str, run: list[DigitToken], i: int, k: int) -> bool:
 
 
 def _is_code(text: str, run: list[DigitToken]) -> bool:
-    """Digits glued to Latin letters are a code (SF1234567890, A1234567), not a spoken number."""
-    first, last = run[0], run[-1]
-    if first.script not in ("digit",) and last.script not in ("digit", "x"):
-        return False
-    before = text[first.start - 1:first.start] if first.start else ""
-    after = text[last.end:last.end + 1]
-    return (first.script == "digit" and before.isascii() and before.isalpha()) or \
-        (last.script in ("digit", "x") and after.isascii() and after.isalpha())
+    """Digits glued to Latin letters are a code (SF1234567890, 1Z999AA1), not a spoken number."""
+    before = text[run[0].start - 1:run[0].start] if run[0].start else ""
+    after = text[run[-1].end:run[-1].end + 1]
+    return (run[0].script == "digit" and _latin(before)) or (run[-1].script in ("digit", "x") and _latin(after))
+
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha()
 
 
 def _thousands_formatted(text: str, run: list[DigitToken]) -> bool:
@@ -277,6 +280,7 @@ _MISHEARD = "not formed like one: some digits may be misheard"
 _SAID = {"phone": "phone", "card": "bank_card", "id_number": "id_number"}
 
 
+@lru_cache(maxsize=8192)  # a run the ASR repeated (1 1 1 1 ...) asks the same question many times
 def classify(digits: str, ctx: _Context | None = None) -> tuple[str | None, str]:
     """The kind of personal number `digits` is (None: not one), and a note where it is not well formed."""
     ctx = ctx or _Context(None, False, False)
@@ -314,15 +318,19 @@ def classify(digits: str, ctx: _Context | None = None) -> tuple[str | None, str]
 
 
 def _mobile(d: str) -> bool:
-    for prefix in ("", "0", "86", "0086"):
-        if len(d) == 11 + len(prefix) and d.startswith(prefix) and re.fullmatch(r"1[3-9]\d{9}", d[len(prefix):]):
-            return True
-    return False
+    """1[3-9] and 11 digits, alone or after 0, 86 or 0086."""
+    n = len(d)
+    core = d if n == 11 else d[1:] if n == 12 and d[0] == "0" else d[2:] if n == 13 and d[:2] == "86" else \
+        d[4:] if n == 15 and d[:4] == "0086" else ""
+    return len(core) == 11 and core[0] == "1" and core[1] in "3456789"
+
+
+# 010 and 02x area codes have 8-digit local numbers; 0xxx codes have 7 or 8. Local numbers start 2-9.
+_LANDLINE = re.compile(r"0(?:10|2\d)[2-9]\d{7}|0[3-9]\d{2}[2-9]\d{6,7}")
 
 
 def _landline(d: str) -> bool:
-    # 010 and 02x area codes have 8-digit local numbers; 0xxx codes have 7 or 8. Local numbers start 2-9.
-    return bool(re.fullmatch(r"0(?:10|2\d)[2-9]\d{7}|0[3-9]\d{2}[2-9]\d{6,7}", d))
+    return len(d) in (11, 12) and d[0] == "0" and _LANDLINE.fullmatch(d) is not None
 
 
 def _valid_date(y: int, m: int, d: int) -> bool:
