@@ -1,30 +1,39 @@
 """The one recogniser of personal numbers in call text: phone, ID-card and bank-card numbers.
 
 Callers say numbers digit by digit, and the ASR writes them as digits (13812345678),
-as Chinese numerals (一三八 一二三四 五六七八, 幺 for one, 两 for two, 零/〇 for zero),
-as English words ("one three eight ...", "oh" for zero, "double five"), or mixed, with
-spaces, dashes or commas between the groups. A number is a run of such digit tokens;
-a run is kept only where it is formed like one of these numbers:
+as Chinese numerals (一三八 一二三四 五六七八, 幺 for one, 两 for two, 零/〇 for zero, 叉 for
+an ID's X), as English words ("one three eight ...", "oh" for zero, "double five"), or
+mixed, with spaces, dashes or commas between the groups. A number is a stretch of such a
+run of digit tokens, kept only where it is formed like one of these numbers:
 
 - phone: a mainland mobile, 1[3-9] and 11 digits (optionally 0, 86 or 0086 before it);
-  a landline with its area code, 0 + 2-3 digits + a 7-8 digit local number (11-12 digits);
-  a bare 7-8 digit local number only where the speaker just said it is a phone number.
-  Service numbers (95588, 400-xxx-xxxx, 12315) are not personal and have none of these forms.
-- id_number: the resident ID card: 18 characters, a province code, a real date of birth,
-  and the ISO 7064 check character (0-9 or X); or the old 15-digit card (province, YYMMDD).
-  An 18-digit run with a good province and birth date but a wrong check character is still
-  an ID number (the ASR mishears a digit more often than a caller reads out an order
-  number shaped like an ID); the match says so in its `note`.
+  a landline with its area code, 0 + 2-3 digits + a 7-8 digit local number (11-12 digits).
+  Service numbers (95588, 400-xxx-xxxx, 12315, 10086) are not personal and have none of these forms.
+- id_number: the resident ID card: 18 characters, a province code, a real date of birth and
+  the ISO 7064 check character (0-9 or X); the old 15-digit card (province, YYMMDD).
 - bank_card: 16-19 digits with a card-network first digit (3, 4, 5, 6, 9; 2221-2720) and a
-  valid Luhn check digit; without a valid check digit only where the speaker just said it is
-  a card or account number. 15-digit American Express (34/37, Luhn) too.
+  valid Luhn check digit; 15-digit American Express (34/37, Luhn).
+
+The ASR mishears, drops or doubles digits, so a number it wrote wrongly is still taken where
+its form says enough: an 18-digit run with a province and a birth date but a wrong check
+character, or 17/19 digits with both; 16-19 digits beginning 62 (UnionPay, the cards of
+mainland banks) without a valid check digit. And where the speaker has just said what the
+number is (手机号, 身份证, 卡号, 账号, "phone number", "card number", "call me on"), a run of
+7-24 digits is that number, whatever its form (a 7-8 digit local phone number begins 2-9).
+Each match says in its `note` when it was not well formed.
 
 What keeps useful numbers readable: a run glued to Latin letters is a code (SF1234567890);
 a run next to a currency sign, a unit of money (元, 块, 万, dollars, %), or a decimal point is
 an amount; a run formatted with thousands separators (13,800,000) is an amount; an 8-digit
-run that is a date (20240315) is not a local phone number; and a run the speaker introduced as
-an order, tracking, ticket or invoice number is left alone (unless it is an ID number with a
-valid check character).
+run that is a date (20240315) is not a local phone number; a run the speaker introduced as an
+order, tracking, ticket, invoice or work-order number (订单号, 单号, 工单, "order number") is
+left alone (unless it is an ID number with a valid check character); runs shorter than 11
+digits are numbers only where the speaker named them.
+
+A run may hold several numbers (two phone numbers read one after the other): it is read as
+the numbers that cover most of its digits, each beginning and ending where a group of digits
+does (or where the previous number ended), allowing a numeral that begins the next word
+after the last number (一三八…五六七八一下).
 """
 
 from __future__ import annotations
@@ -298,8 +307,6 @@ def classify(digits: str, ctx: _Context | None = None) -> tuple[str | None, str]
     card_formed = (16 <= n <= 19 and _card_network(digits)) or (n == 15 and digits[:2] in ("34", "37"))
     if card_formed and _luhn(digits):
         return "bank_card", ""
-    if n == 15 and _id15(digits):
-        return "id_number", "old 15-digit card"
     # What the ASR makes of a real number: a digit misheard, dropped or doubled.
     if n == 18 and _id_structure(digits):
         return "id_number", "check character does not match: a digit may be misheard"
@@ -314,6 +321,8 @@ def classify(digits: str, ctx: _Context | None = None) -> tuple[str | None, str]
         if kind == "phone" and n > 13:
             kind = "id_number" if n in (15, 18) else "bank_card"
         return kind, "local number without area code" if kind == "phone" and n <= 8 else _MISHEARD
+    if n == 15 and _id15(digits):  # (no check character: the speaker's word for it goes first)
+        return "id_number", "old 15-digit card"
     return None, ""
 
 
