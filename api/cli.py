@@ -151,6 +151,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy(args: argparse.Namespace) -> int:
+    import json
+
+    from api.config import Settings
+    from api.database.core import Database
+    from api.privacy import service as privacy
+    from api.storage import AudioStore
+
+    settings = Settings()
+    db = Database(settings)
+    db.migrate()
+    if args.privacy_command == "mask-stored":
+        counts = privacy.mask_stored(db, settings, AudioStore(settings.audio_dir, settings.tmp_dir))
+        print(f"{counts['checked']} stored result(s) checked, {counts['masked']} masked, "
+              f"{counts['bleeped']} recording(s) bleeped, {counts['failed']} failed", file=sys.stderr)
+        return 1 if counts["failed"] else 0
+    with db.session() as s:
+        rows = [privacy.access_dict(r) for r in privacy.access_log(s, call_id=args.call, limit=args.limit)]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    for r in rows:
+        a = r["actor"]
+        print(f"{r['at']}  {'granted' if r['granted'] else 'REFUSED'}  {r['call_id']}  {r['resource']:10s}  "
+              f"{a['kind']}:{a['name']} ({a['role']})  from {r['client_ip'] or '-'}  {r['detail']}")
+    return 0
+
+
 def register(subparsers: Any) -> dict[str, Any]:
     """Add serve / worker / keys to a `qa-engine` subparsers object; returns {command: function}."""
     s = subparsers.add_parser("serve", help="run the REST service (API + in-process workers, SQLite by default)")
@@ -174,20 +202,30 @@ def register(subparsers: Any) -> dict[str, Any]:
     k = subparsers.add_parser("keys", help="manage API keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     kc = ksub.add_parser("create", help="create an API key and print it (shown once)")
-    kc.add_argument("--role", required=True, choices=["client", "inspector", "supervisor", "admin"])
+    kc.add_argument("--role", required=True, choices=["client", "inspector", "supervisor", "admin", "privacy_officer"])
     kc.add_argument("--name", default="")
     u = subparsers.add_parser("users", help="manage web UI users")
     usub = u.add_subparsers(dest="users_command", required=True)
     uc = usub.add_parser("create", help="create a web UI user (password from QA_USER_PASSWORD or a prompt)")
     uc.add_argument("--username", required=True)
-    uc.add_argument("--role", required=True, choices=["inspector", "supervisor", "admin", "agent"])
+    uc.add_argument("--role", required=True,
+                    choices=["inspector", "supervisor", "admin", "agent", "privacy_officer"])
     uc.add_argument("--agent-id", default=None, help="for agents: the agent_id in the calls' metadata")
     r = subparsers.add_parser("report", help="the daily scorecard report per agent and team")
     r.add_argument("--day", required=True, help="YYYY-MM-DD (UTC)")
     r.add_argument("--period", choices=["day", "week", "month"], default="day", help="the day's week or month")
     r.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
     r.add_argument("--out", default="", help="write to this file (needed for xlsx)")
-    return {"serve": cmd_serve, "worker": cmd_worker, "keys": cmd_keys, "users": cmd_users, "report": cmd_report}
+    pv = subparsers.add_parser("privacy", help="customer data: the PII access log; mask results stored before masking")
+    pvsub = pv.add_subparsers(dest="privacy_command", required=True)
+    pl = pvsub.add_parser("log", help="who read clear originals (newest first)")
+    pl.add_argument("--call", default=None, help="one call's id")
+    pl.add_argument("--limit", type=int, default=100)
+    pl.add_argument("--json", action="store_true")
+    pvsub.add_parser("mask-stored", help="mask every result stored in clear (analysed before masking) and bleep "
+                                         "its recording; the clear original is kept for the privacy officer")
+    return {"serve": cmd_serve, "worker": cmd_worker, "keys": cmd_keys, "users": cmd_users, "report": cmd_report,
+            "privacy": cmd_privacy}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +61,13 @@ class Settings(BaseSettings):
     report_webhook_url: str = ""
     report_webhook_secret: str = ""
     report_check_s: float = 60.0
+
+    # Customer data (api/privacy): phone, ID and card numbers are masked in what is stored and served,
+    # and bleeped in the recording played, unless this is off. The clear original stays readable by the
+    # privacy_officer role only (?clear=true), every access recorded in the PII access log.
+    pii_masking: bool = True
+    pii_bleep: Literal["tone", "silence"] = "tone"  # what replaces a number in the played recording
+    pii_bleep_pad_s: float = Field(default=0.4, ge=0.0, le=5.0)  # widening of each number's words, each side
 
     @cached_property
     def db_url(self) -> str:

@@ -24,6 +24,7 @@ from api.deps import AppContext
 from api.jobs.runner import make_runner
 from api.ops.metrics import Metrics
 from api.ops.views import router as ops_router
+from api.privacy.views import router as privacy_router
 from api.problems import install as install_problems
 from api.problems import problem_response
 from api.reports.scheduler import ReportScheduler
@@ -117,11 +118,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None,
                   openapi_tags=[{"name": "calls", "description": "submit calls, read results"},
                                 {"name": "rubrics"}, {"name": "webhooks"}, {"name": "access"},
-                                {"name": "operations"}])
+                                {"name": "operations"},
+                                {"name": "privacy", "description": "who read clear originals (PII access log)"}])
     install_problems(app)
     _install_docs(app)
     for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_api_router,
-              ui_router, login_router, review_router, reports_router):
+              ui_router, login_router, review_router, reports_router, privacy_router):
         app.include_router(r)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     return app

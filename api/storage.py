@@ -69,6 +69,31 @@ class AudioStore:
         with contextlib.suppress(FileNotFoundError):
             self.path(sha256).unlink()
 
+    # The played rendition of one call, personal numbers bleeped (api/privacy): per call, never shared.
+    def masked_path(self, call_id: str) -> Path:
+        return self.root / "masked" / call_id[:2] / f"{call_id}.flac"
+
+    def save_masked(self, call_id: str, data: bytes) -> Path:
+        """Write the call's bleeped rendition; on return it is on disk (file and folders fsynced)."""
+        final = self.masked_path(call_id)
+        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        try:
+            with tmp.open("wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        for folder in (final.parent, final.parent.parent, self.root):
+            _fsync_dir(folder)
+        return final
+
+    def delete_masked(self, call_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.masked_path(call_id).unlink()
+
 
 def sniff(head: bytes) -> str | None:
     """The audio format from the first bytes; None when it is not a recording format we read."""

@@ -24,19 +24,22 @@ SILENT_PEAK_DBFS = -65.0
 
 @dataclass
 class DecodedAudio:
-    channels: np.ndarray  # shape (n_channels, n_samples), float32 in [-1, 1], SAMPLE_RATE
+    channels: np.ndarray  # shape (n_channels, n_samples), float32 in [-1, 1], at `rate`
     source_rate: int
     source_channels: int
     codec: str
     container: str
+    rate: int = SAMPLE_RATE
 
     @property
     def duration(self) -> float:
-        return self.channels.shape[1] / SAMPLE_RATE
+        return self.channels.shape[1] / self.rate
 
 
-def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> DecodedAudio:
-    """Read `path` into separate channels at SAMPLE_RATE (at most two: one per party)."""
+def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S,
+           source_rate: bool = False) -> DecodedAudio:
+    """Read `path` into separate channels at SAMPLE_RATE (at most two: one per party);
+    `source_rate`: at the recording's own rate instead (to write a copy of it)."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: file not found")
@@ -63,10 +66,11 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> 
             )
         n_src = stream.codec_context.channels or 1
         layout = "mono" if n_src == 1 else "stereo"
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+        out_rate = (stream.codec_context.sample_rate or SAMPLE_RATE) if source_rate else SAMPLE_RATE
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=out_rate)
         parts: list[np.ndarray] = []
         total = 0
-        limit = int(max_duration_s * SAMPLE_RATE)
+        limit = int(max_duration_s * out_rate)
         try:
             for frame in container.decode(stream):
                 frame.pts = None
@@ -85,7 +89,7 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> 
             if not parts:
                 raise AudioError(f"{path.name}: the audio data is corrupt ({_why(exc)})") from exc
             raise AudioError(
-                f"{path.name}: the audio data is corrupt after {total / SAMPLE_RATE:.1f} s ({_why(exc)})"
+                f"{path.name}: the audio data is corrupt after {total / out_rate:.1f} s ({_why(exc)})"
             ) from exc
         codec = stream.codec_context.name
         rate = stream.codec_context.sample_rate or SAMPLE_RATE
@@ -93,16 +97,16 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> 
     if not parts:
         raise AudioError(f"{path.name}: the file holds no audio samples")
     channels = np.concatenate(parts, axis=1).astype(np.float32)
-    if channels.shape[1] < SAMPLE_RATE // 2:
+    if channels.shape[1] < out_rate // 2:
         raise AudioError(
-            f"{path.name}: the recording is only {channels.shape[1] / SAMPLE_RATE:.2f} s long; "
+            f"{path.name}: the recording is only {channels.shape[1] / out_rate:.2f} s long; "
             "nothing to analyse"
         )
     peak = float(np.max(np.abs(channels))) if channels.size else 0.0
     if peak <= 10 ** (SILENT_PEAK_DBFS / 20):
         raise AudioError(f"{path.name}: the recording is silent (peak below {SILENT_PEAK_DBFS:.0f} dBFS)")
     return DecodedAudio(channels=channels, source_rate=int(rate), source_channels=int(n_src),
-                        codec=codec, container=fmt)
+                        codec=codec, container=fmt, rate=out_rate)
 
 
 def _why(exc: Exception) -> str:

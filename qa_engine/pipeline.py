@@ -31,6 +31,7 @@ from qa_engine.metrics.loudness import dbfs
 from qa_engine.metrics.pitch import pitch_stats
 from qa_engine.metrics.rate import turn_rate
 from qa_engine.metrics.timing import call_metrics
+from qa_engine.privacy.masking import mask_analysis
 from qa_engine.scoring.detectors import CallContext
 from qa_engine.scoring.rubric import Rubric, default_for, load
 from qa_engine.scoring.scorecard import build_scorecard
@@ -43,8 +44,6 @@ from qa_engine.types import (
     SPEAKERS,
     CallAnalysis,
     CallInfo,
-    Event,
-    Scorecard,
     Speaker,
     SpeechRegion,
     Turn,
@@ -65,7 +64,7 @@ class AnalysisOptions:
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     asr: AsrOptions = field(default_factory=AsrOptions)
     vad: VadSettings = field(default_factory=VadSettings)
-    redact_pii: bool = False
+    redact_pii: bool = False  # mask phone, ID and card numbers in the result (qa_engine.privacy)
 
 
 class _Timer:
@@ -206,24 +205,11 @@ def _judge(info: CallInfo, turns: list[Turn], regions: dict[Speaker, list[Speech
         ctx = CallContext(language=info.language, turns=turns, regions=regions, metrics=metrics,
                           length_s=info.length_s, audio=info.source == "audio", semantic=semantic)
         scorecard, events = build_scorecard(rubric, ctx)
+    analysis = CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard,
+                            speech=regions, semantic=semantic)
     if opts.redact_pii:
-        _redact(turns, events, scorecard)
-    return CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard,
-                        speech=regions, semantic=semantic)
-
-
-def _redact(turns: list[Turn], events: list[Event], scorecard: Scorecard) -> None:
-    from qa_engine.scoring.detectors.pii import redact_text
-
-    for t in turns:
-        t.text = redact_text(t.text)
-        t.words = []
-    for e in events:
-        if e.text:
-            e.text = redact_text(e.text)
-    for item in scorecard.items:
-        for ev in item.evidence:
-            ev.text = redact_text(ev.text)
+        mask_analysis(analysis)
+    return analysis
 
 
 def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:

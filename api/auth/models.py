@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.database.core import Base, utcnow
 
-ROLES = ("client", "inspector", "supervisor", "admin")
+# privacy_officer: reads every call, and alone may read the clear original (api/privacy), every access logged.
+ROLES = ("client", "inspector", "supervisor", "admin", "privacy_officer")
 
 
 class ApiKey(Base):
@@ -24,7 +25,7 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
-USER_ROLES = ("inspector", "supervisor", "admin", "agent")
+USER_ROLES = ("inspector", "supervisor", "admin", "agent", "privacy_officer")
 
 
 class User(Base):

@@ -23,7 +23,7 @@ ui_router = APIRouter(tags=["web UI"], include_in_schema=False)
 
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "client", "name": "crm"}]})
-    role: Literal["client", "inspector", "supervisor", "admin"]
+    role: Literal["client", "inspector", "supervisor", "admin", "privacy_officer"]
     name: str = Field("", max_length=200)
 
 

@@ -22,6 +22,7 @@ from api.config import Settings
 from api.database.core import utcnow
 from api.jobs.models import Job
 from api.jobs.service import summary_fields
+from api.privacy import service as privacy
 from api.problems import Problem
 from api.rubrics import service as rubrics
 from api.storage import AudioStore, TooLarge, sniff
@@ -31,7 +32,7 @@ from qa_engine.audio import decode
 from qa_engine.rescore import rescore as rescore_analysis
 
 log = logging.getLogger("api.calls")
-READ_ALL = ("inspector", "supervisor", "admin")
+READ_ALL = ("inspector", "supervisor", "admin", "privacy_officer")
 
 
 def parse_metadata(raw: str | None) -> CallMetadata:
@@ -223,9 +224,11 @@ def delete_call(session: Session, store: AudioStore, call: Call) -> None:
     sha = call.audio_sha256
     cid = call.id
     session.execute(delete(Result).where(Result.call_id == cid))
+    privacy.forget(session, cid)
     session.execute(delete(Job).where(Job.call_id == cid))
     session.execute(delete(Call).where(Call.id == cid))
     session.commit()
+    store.delete_masked(cid)
     if not session.scalar(select(func.count()).select_from(Call).where(Call.audio_sha256 == sha)):
         store.delete(sha)
 
@@ -233,9 +236,12 @@ def delete_call(session: Session, store: AudioStore, call: Call) -> None:
 def rescore(session: Session, settings: Settings, call: Call, ref: str) -> dict[str, Any]:
     res = result_for(session, call)
     resolved = rubrics.resolve(session, settings.rubric_dir, ref)
-    stored = {"call": res.call_info, "metrics": res.metrics, "turns": res.turns, "speech": res.speech}
+    stored = {"call": res.call_info, "metrics": res.metrics, "turns": privacy.clear_turns(session, res),
+              "speech": res.speech}
     scorecard, events = rescore_analysis(stored, resolved.rubric)
-    card: dict[str, Any] = {"scorecard": scorecard.to_dict(), "events": [e.to_dict() for e in events]}
+    masked_events, masked_card = privacy.store_rescored(session, settings, res, [e.to_dict() for e in events],
+                                                        scorecard.to_dict())
+    card: dict[str, Any] = {"scorecard": masked_card, "events": masked_events}
     if resolved.rubric.language != (res.call_info.get("language") or resolved.rubric.language):
         log.info("rescoring %s (%s) with a %s rubric", call.id, res.call_info.get("language"),
                  resolved.rubric.language)

@@ -6,13 +6,15 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from api.auth.models import ApiKey
 from api.calls import service
+from api.calls.models import Call
 from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, RescoreIn, Transcript
 from api.deps import CtxDep, Principal, SessionDep, require
+from api.privacy import service as privacy
 from api.problems import Problem, responses
 from api.storage import MEDIA_TYPES
 
@@ -108,45 +110,61 @@ def get_call(session: SessionDep, key: Principal, call_id: CallId) -> CallOut:
     return service.out(service.get_for(session, key, call_id))
 
 
-@router.get("/{call_id}/transcript", response_model=Transcript, responses=responses(401, 404, 409))
-def get_transcript(session: SessionDep, key: Principal, call_id: CallId) -> Transcript:
-    """The engine's turns (speaker, times, text, words, rate, level)."""
+Clear = Annotated[bool, Query(description="the clear original, phone, ID and card numbers unmasked: for the "
+                                          "privacy_officer role only; every request is recorded in the PII "
+                                          "access log (GET /v1/privacy/access-log)")]
+
+
+def _result(request: Request, ctx: CtxDep, session: SessionDep, key: ApiKey, call_id: str, clear: bool,
+            resource: str) -> tuple[Call, dict[str, Any]]:
+    """The call's result as this key may read it: masked, or the clear original (logged)."""
     call = service.get_for(session, key, call_id)
     res = service.result_for(session, call)
-    return Transcript(call_id=call.id, language=res.call_info.get("language"), turns=res.turns)
+    return call, privacy.result_view(session, ctx.settings, privacy.Actor.of_key(key), call, res, clear=clear,
+                                     resource=resource, origin=privacy.Origin.of(request))
 
 
-@router.get("/{call_id}/events", response_model=Events, responses=responses(401, 404, 409))
-def get_events(session: SessionDep, key: Principal, call_id: CallId) -> Events:
-    call = service.get_for(session, key, call_id)
-    return Events(call_id=call.id, events=service.result_for(session, call).events)
+@router.get("/{call_id}/transcript", response_model=Transcript, responses=responses(401, 403, 404, 409))
+def get_transcript(request: Request, ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId,
+                   clear: Clear = False) -> Transcript:
+    """The engine's turns (speaker, times, text, words, rate, level); phone, ID and card numbers masked."""
+    call, r = _result(request, ctx, session, key, call_id, clear, "transcript")
+    return Transcript(call_id=call.id, language=r["call"].get("language"), turns=r["turns"])
 
 
-@router.get("/{call_id}/scorecard", response_model=dict[str, Any], responses=responses(401, 404, 409))
-def get_scorecard(session: SessionDep, key: Principal, call_id: CallId) -> dict[str, Any]:
+@router.get("/{call_id}/events", response_model=Events, responses=responses(401, 403, 404, 409))
+def get_events(request: Request, ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId,
+               clear: Clear = False) -> Events:
+    call, r = _result(request, ctx, session, key, call_id, clear, "events")
+    return Events(call_id=call.id, events=r["events"])
+
+
+@router.get("/{call_id}/scorecard", response_model=dict[str, Any], responses=responses(401, 403, 404, 409))
+def get_scorecard(request: Request, ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId,
+                  clear: Clear = False) -> dict[str, Any]:
     """The engine's scorecard: rubric, version, total, max, passed, fatal, flags, items."""
-    call = service.get_for(session, key, call_id)
-    return service.result_for(session, call).scorecard
+    return _result(request, ctx, session, key, call_id, clear, "scorecard")[1]["scorecard"]
 
 
-@router.get("/{call_id}/analysis", response_model=dict[str, Any], responses=responses(401, 404, 409))
-def get_analysis(session: SessionDep, key: Principal, call_id: CallId) -> dict[str, Any]:
+@router.get("/{call_id}/analysis", response_model=dict[str, Any], responses=responses(401, 403, 404, 409))
+def get_analysis(request: Request, ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId,
+                 clear: Clear = False) -> dict[str, Any]:
     """Everything the engine returned, in its shape (call, metrics, turns, events, scorecard)."""
-    call = service.get_for(session, key, call_id)
-    r = service.result_for(session, call)
-    return {"call": r.call_info, "metrics": r.metrics, "turns": r.turns, "events": r.events,
-            "scorecard": r.scorecard}
+    return _result(request, ctx, session, key, call_id, clear, "analysis")[1]
 
 
 @router.get("/{call_id}/audio", response_class=FileResponse, responses={
-    200: {"content": {"audio/wav": {}}, "description": "the recording"},
-    206: {"description": "the requested byte range"}, **responses(401, 404, 416)})
-def get_audio(ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId) -> Response:
-    """The recording as uploaded; supports `Range: bytes=...` for players."""
+    200: {"content": {"audio/wav": {}, "audio/flac": {}}, "description": "the recording"},
+    206: {"description": "the requested byte range"}, **responses(401, 403, 404, 409, 416)})
+def get_audio(request: Request, ctx: CtxDep, session: SessionDep, key: Principal, call_id: CallId,
+              clear: Clear = False) -> Response:
+    """The recording, phone, ID and card numbers bleeped (FLAC) where any were said, else as uploaded;
+    supports `Range: bytes=...` for players. 409 until the call is analysed (the bleeping needs the transcript)."""
     call = service.get_for(session, key, call_id)
-    path = service.audio_path(ctx.store, call)
-    return FileResponse(path, media_type=MEDIA_TYPES.get(call.audio_format, "application/octet-stream"),
-                        filename=f"{call.id}.{call.audio_format}", content_disposition_type="inline")
+    path, media_type, suffix = privacy.played_audio(
+        session, ctx.settings, ctx.store, privacy.Actor.of_key(key), call, service.audio_path(ctx.store, call),
+        MEDIA_TYPES.get(call.audio_format, "application/octet-stream"), clear=clear, origin=privacy.Origin.of(request))
+    return FileResponse(path, media_type=media_type, filename=f"{call.id}.{suffix}", content_disposition_type="inline")
 
 
 @router.post("/{call_id}/rescore", response_model=dict[str, Any], responses=responses(401, 403, 404, 409, 422),

@@ -25,6 +25,7 @@ from api.calls.models import Call, Result, encode_tags
 from api.config import Settings
 from api.database.core import Database, utcnow
 from api.jobs.models import Job
+from api.privacy import service as privacy
 from api.rubrics import service as rubrics
 from api.storage import AudioStore
 from api.webhooks import service as webhooks
@@ -169,15 +170,18 @@ def process(settings: Settings, db: Database, store: AudioStore, call_id: str, w
         with _Heartbeat(db, call_id, worker_id, settings.job_lease_s):
             if not path.exists():
                 raise AudioError("the stored recording is missing; submit the call again")
-            result = analyze(path, opts).to_dict()
+            # Masked as stored (turns, events, scorecard), the bleeped recording written: api/privacy.
+            stored = privacy.for_storage(settings, store, call_id, path, analyze(path, opts))
     except Exception as exc:
         return _fail_or_retry(db, settings, call_id, worker_id, exc)
     elapsed = time.perf_counter() - t0
+    result = stored.result
     length = float(result["call"].get("length_s") or 0.0)
     with db.session() as s:
         s.add(Result(call_id=call_id, call_info=result["call"], metrics=result["metrics"],
                      turns=result["turns"], events=result["events"], scorecard=result["scorecard"],
                      speech=result.get("speech"), analysis_s=elapsed, worker_id=worker_id))
+        privacy.save(s, stored)
         if not _finish(s, call_id, worker_id, "done", None, None, duration_s=length,
                        **summary_fields(result["scorecard"])):
             return Outcome("skipped", "lease lost to another worker")

@@ -9,6 +9,7 @@ from api.auth import models as _auth  # noqa: F401
 from api.calls import models as _calls  # noqa: F401
 from api.database.core import Base
 from api.jobs import models as _jobs  # noqa: F401
+from api.privacy import models as _privacy  # noqa: F401
 from api.review import models as _review  # noqa: F401
 from api.rubrics import models as _rubrics  # noqa: F401
 from api.webhooks import models as _webhooks  # noqa: F401

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from api.calls import service as calls
 from api.deps import CtxDep, SessionDep
+from api.privacy import service as privacy
 from api.problems import Problem
 from api.reports.service import parse_day
 from api.review import service as svc
@@ -42,27 +43,34 @@ def queue(request: Request, ctx: CtxDep, session: SessionDep, who: WhoDep,
 # ---- call page ---------------------------------------------------------------------------------------------
 
 @router.get("/ui/calls/{call_id}", response_class=HTMLResponse)
-def call_page(request: Request, session: SessionDep, who: WhoDep, call_id: str) -> HTMLResponse:
+def call_page(request: Request, ctx: CtxDep, session: SessionDep, who: WhoDep, call_id: str,
+              clear: bool = False) -> HTMLResponse:
     call = svc.call_for(session, who.user, call_id)
-    res = svc.result_of(session, call)
+    # Masked for everyone; the clear original for the privacy officer, each opening logged (api/privacy).
+    res = privacy.result_view(session, ctx.settings, privacy.Actor.of_user(who.user), call,
+                              svc.result_of(session, call), clear=clear, resource="page",
+                              origin=privacy.Origin.of(request))
     review = session.get(Review, call.id)
-    items = svc.effective_items(res.scorecard, review)
+    items = svc.effective_items(res["scorecard"], review)
     audit_rows, appeals = svc.history(session, call)
     agent_speaker = "agent"
     return page(request, "call.html", who, call=call, res=res, items=items, review=review,
                 final=svc.final_score(call, review), audit=audit_rows, appeals=appeals,
                 agent_speaker=agent_speaker, can_review=who.user.role in REVIEWERS,
                 can_decide=who.user.role in ("supervisor", "admin"), is_agent=who.user.role == "agent",
-                events=[e for e in res.events or [] if e.get("start") is not None])
+                events=[e for e in res["events"] or [] if e.get("start") is not None], clear=clear,
+                can_clear=who.user.role in privacy.CLEAR_ROLES)
 
 
 @router.get("/ui/calls/{call_id}/audio")
-def call_audio(ctx: CtxDep, session: SessionDep, who: WhoDep, call_id: str) -> Response:
-    """The recording for the player, with HTTP Range (session cookie instead of an API key)."""
+def call_audio(request: Request, ctx: CtxDep, session: SessionDep, who: WhoDep, call_id: str,
+               clear: bool = False) -> Response:
+    """The recording for the player, numbers bleeped, with HTTP Range (session cookie instead of an API key)."""
     call = svc.call_for(session, who.user, call_id)
-    path = calls.audio_path(ctx.store, call)
-    return FileResponse(path, media_type=MEDIA_TYPES.get(call.audio_format, "application/octet-stream"),
-                        filename=f"{call.id}.{call.audio_format}", content_disposition_type="inline")
+    path, media_type, suffix = privacy.played_audio(
+        session, ctx.settings, ctx.store, privacy.Actor.of_user(who.user), call, calls.audio_path(ctx.store, call),
+        MEDIA_TYPES.get(call.audio_format, "application/octet-stream"), clear=clear, origin=privacy.Origin.of(request))
+    return FileResponse(path, media_type=media_type, filename=f"{call.id}.{suffix}", content_disposition_type="inline")
 
 
 def _float(v: str) -> float | None:

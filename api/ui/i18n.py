@@ -97,6 +97,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "manual": ("人工评分", "manual"),
     "needs_review": ("待复核", "needs review"),
     "not_applicable": ("不适用", "not applicable"),
+    "masked_notice": ("手机号、身份证号、银行卡号已脱敏，录音中已消音。", "Phone, ID and card numbers are masked, "
+                      "and bleeped in the recording."),
+    "show_clear": ("查看明文原件（访问将被记录）", "Show the clear original (the access is recorded)"),
+    "clear_notice": ("明文原件：本次访问已记录（人员、时间、通话、来源地址）。", "Clear original: this access is "
+                     "recorded (who, when, which call, from where)."),
+    "show_masked": ("返回脱敏版本", "Back to the masked version"),
 }
 
 

@@ -204,3 +204,17 @@ def test_analyze_takes_a_recording_or_a_transcript(tmp_path):
 
 def _turn_zh() -> dict:
     return {"speaker": "agent", "start": 1, "end": 3, "text": "您好，很高兴为您服务。"}
+
+
+def test_analyze_prints_the_operators_own_file_clear_and_masks_it_with_redact(call_path, analysed):
+    """A local file is the operator's own: printed as transcribed; --redact masks the numbers (as the service
+    stores them) and leaves the rest of the transcript as it was."""
+    clear = analysed("zh_pii_numbers").to_dict()
+    out = run("analyze", call_path("zh_pii_numbers"), "--json", "--redact")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert "13812345678" in json.dumps(clear["turns"], ensure_ascii=False)
+    assert "13812345678" not in out.stdout and "1381234" not in out.stdout
+    assert "*******5678" in out.stdout and "pii" in d["scorecard"]["flags"]
+    assert [t["text"] for t in d["turns"] if t["speaker"] == "agent"] == \
+        [t["text"] for t in clear["turns"] if t["speaker"] == "agent"]
