@@ -18,14 +18,24 @@ never sit on the model's critical path.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 
-from qa_engine.asr.batching import BatchScheduler, BatchStats, add_features, plan_windows
+from qa_engine.asr.batching import (
+    DEFAULT_MAX_WAIT_S,
+    BatchScheduler,
+    BatchStats,
+    DecodeBatch,
+    Ticket,
+    add_features,
+    plan_windows,
+)
 from qa_engine.asr.transcribe import AsrOptions, load_model
 from qa_engine.errors import QAError
-from qa_engine.pipeline import AnalysisOptions, finish, prepare
+from qa_engine.pipeline import AnalysisOptions, PreparedCall, analyze, finish, prepare
 from qa_engine.types import CallAnalysis
 
 log = logging.getLogger("qa_engine")
@@ -34,13 +44,18 @@ DEFAULT_BATCH_SIZE = 8  # on the CPU, 4 to 16 decode at about the same speed; a 
 
 
 class BatchedAnalyzer:
-    """One model, one scheduler; calls analysed from any number of threads share its batches."""
+    """One model, one scheduler; calls analysed from any number of threads share its batches.
+
+    Every call is decoded with the analyzer's `asr` options (its model was loaded with
+    them); a call's `AnalysisOptions` choose everything else (language, rubric, channel).
+    `decode` stands in for the model's batched decode (tests only).
+    """
 
     def __init__(self, asr: AsrOptions | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 max_wait_s: float = 0.2) -> None:
+                 max_wait_s: float = DEFAULT_MAX_WAIT_S, decode: DecodeBatch | None = None) -> None:
         self.asr = asr or AsrOptions()
         self.model, self.resolved = load_model(self.asr)
-        self.scheduler = BatchScheduler(self.model, batch_size=batch_size, max_wait_s=max_wait_s)
+        self.scheduler = BatchScheduler(self.model, batch_size=batch_size, max_wait_s=max_wait_s, decode=decode)
 
     @property
     def stats(self) -> BatchStats:
@@ -48,16 +63,23 @@ class BatchedAnalyzer:
 
     def analyze(self, path: str | Path, options: AnalysisOptions | None = None) -> CallAnalysis:
         """Like `pipeline.analyze`; blocks while this call's windows wait for their batches."""
-        opts = options or AnalysisOptions(asr=self.asr)
+        opts = replace(options or AnalysisOptions(), asr=self.asr)
         with self.scheduler.producing():
-            call = prepare(path, opts, self.model, self.resolved.name, detect=self.scheduler.detect_language)
-            with call.timer.stage("features"):
-                signals, chunks = call.asr_input()
-                windows = plan_windows(signals, chunks)
-                add_features(self.model, windows)
+            call, ticket = self._submit(path, opts)
         with call.timer.stage("asr"):
-            words = self.scheduler.transcribe(windows, call.language, call.asr)
+            words = ticket.result()
         return finish(call, words)
+
+    def _submit(self, path: str | Path, opts: AnalysisOptions) -> tuple[PreparedCall, Ticket]:
+        """The call's front end, then its windows queued for the ASR (not waited for)."""
+        call = prepare(path, opts, self.model, self.resolved.name, detect=self.scheduler.detect_language)
+        with call.timer.stage("features"):
+            signals, chunks = call.asr_input()
+            windows = plan_windows(signals, chunks)
+            for w in windows:
+                w.call = call.path.name
+            add_features(self.model, windows)
+        return call, self.scheduler.submit(windows, call.language, call.asr)
 
     def analyze_many(self, paths: Iterable[str | Path],
                      options: AnalysisOptions | Callable[[Path], AnalysisOptions] | None = None,
@@ -69,33 +91,50 @@ class BatchedAnalyzer:
 
         `in_flight` calls are prepared and decoded at once; more calls in flight fill
         bigger batches, at the cost of memory (about 2 MB per minute of call audio).
+        Each of the `in_flight` slots takes the next call as soon as its last one is
+        through the ASR, and counts as "preparing" meanwhile: the scheduler holds a
+        partial batch for it (up to its `max_wait_s`) rather than sending it short.
         """
-        todo = iter(paths)
-        with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="call") as pool:
-            running: dict[Future[CallAnalysis], Path] = {}
+        feed = _Feed(paths)
+        done: queue.Queue[tuple[Path, CallAnalysis | QAError] | None] = queue.Queue()
 
-            def top_up() -> None:
-                while len(running) < in_flight:
-                    p = next(todo, None)
-                    if p is None:
-                        return
-                    opts = options(Path(p)) if callable(options) else options
-                    running[pool.submit(self.analyze, p, opts)] = Path(p)
+        def slot() -> None:
+            with self.scheduler.producing():
+                while (path := feed.take()) is not None:
+                    opts = options(path) if callable(options) else options
+                    done.put((path, self._one(path, replace(opts or AnalysisOptions(), asr=self.asr), feed)))
+            done.put(None)
 
-            top_up()
+        slots = [threading.Thread(target=slot, name=f"call-{i}", daemon=True) for i in range(max(1, in_flight))]
+        for t in slots:
+            t.start()
+        try:
+            running = len(slots)
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    path = running.pop(fut)
-                    try:
-                        yield path, fut.result()
-                    except QAError as exc:
-                        yield path, exc
-                    except Exception as exc:  # a bug on one call must not stop the other thousands
-                        log.exception("analysing %s failed", path)
-                        yield path, QAError(f"internal error while analysing this call ({type(exc).__name__}); "
-                                            "the log has the details")
-                top_up()
+                item = done.get()
+                if item is None:
+                    running -= 1
+                else:
+                    yield item
+        finally:
+            feed.stop()  # the caller stopped reading: the slots finish their calls and take no more
+
+    def _one(self, path: Path, opts: AnalysisOptions, feed: _Feed) -> CallAnalysis | QAError:
+        """One call in a slot of `analyze_many` (inside the scheduler's `producing`)."""
+        try:
+            call, ticket = self._submit(path, opts)
+            with self.scheduler.waiting(), call.timer.stage("asr"):
+                words = ticket.result()
+            if feed.more():  # this slot prepares the next call right after
+                return finish(call, words)
+            with self.scheduler.waiting():
+                return finish(call, words)
+        except QAError as exc:
+            return exc
+        except Exception as exc:  # a bug on one call must not stop the other thousands
+            log.exception("analysing %s failed", path)
+            return QAError(f"internal error while analysing this call ({type(exc).__name__}); "
+                           "the log has the details")
 
     def close(self) -> None:
         self.scheduler.close()
@@ -105,3 +144,49 @@ class BatchedAnalyzer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SequentialAnalyzer:
+    """Each call decoded on its own (`pipeline.analyze`) with the analyzer's ASR options, the model loaded once."""
+
+    stats = None  # no scheduler
+
+    def __init__(self, asr: AsrOptions | None = None) -> None:
+        self.asr = asr or AsrOptions()
+        self.model, self.resolved = load_model(self.asr)
+
+    def analyze(self, path: str | Path, options: AnalysisOptions | None = None) -> CallAnalysis:
+        return analyze(path, replace(options or AnalysisOptions(), asr=self.asr))
+
+    def close(self) -> None:
+        pass
+
+
+class _Feed:
+    """The calls still to analyse, taken one at a time by the slots of `analyze_many`."""
+
+    def __init__(self, paths: Iterable[str | Path]) -> None:
+        self._paths = iter(paths)
+        self._lock = threading.Lock()
+        self._next: Path | None = None
+        self._stopped = False
+
+    def take(self) -> Path | None:
+        with self._lock:
+            self._peek()
+            path, self._next = self._next, None
+            return path
+
+    def more(self) -> bool:
+        with self._lock:
+            self._peek()
+            return self._next is not None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped, self._next = True, None
+
+    def _peek(self) -> None:
+        if self._next is None and not self._stopped:
+            p = next(self._paths, None)
+            self._next = None if p is None else Path(p)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_engine.errors import QAError
+from qa_engine.paths import check_input_file
 
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".amr"}
 
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("file", nargs="?", type=Path)
     m = sub.add_parser("model", help="assemble and verify the ASR model; print its folder")
     m.add_argument("name", nargs="?")
-    from qa_engine import bench
+    # Its options only (argparse, nothing heavy); the runs are imported by cmd_bench.
+    import benchmarks.throughput as bench
 
     bn = sub.add_parser("bench", help="throughput: bare faster-whisper vs the pipeline vs cross-call batching",
                         description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,11 +113,12 @@ def main(argv: list[str] | None = None, extra: Register | None = None) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if (args.file is None) == (args.transcript is None):
+        raise QAError("give a recording or --transcript FILE.json (one of them)")
+    check_input_file(args.file if args.file is not None else args.transcript)  # before seconds of imports
     from qa_engine.pipeline import analyze, analyze_transcript
     from qa_engine.transcript import read_transcript
 
-    if (args.file is None) == (args.transcript is None):
-        raise QAError("give a recording or --transcript FILE.json (one of them)")
     if args.transcript is not None:
         result = analyze_transcript(read_transcript(args.transcript), _options(args))
     else:
@@ -129,6 +132,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    check_input_file(args.file)  # before seconds of imports
     from qa_engine.pipeline import analyze
     from qa_engine.turns import transcript_text
 
@@ -142,12 +146,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    if not args.dir.is_dir():
+        raise QAError(f"{args.dir}: not a folder")
     from tqdm import tqdm
 
     from qa_engine.batched import BatchedAnalyzer
 
-    if not args.dir.is_dir():
-        raise QAError(f"{args.dir}: not a folder")
     files = sorted(p for p in args.dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
         raise QAError(f"{args.dir}: no recordings found ({', '.join(sorted(AUDIO_SUFFIXES))})")
@@ -191,7 +195,7 @@ def cmd_rubric(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from qa_engine.bench import run
+    from benchmarks.throughput.run import run
 
     return run(args)
 

@@ -29,7 +29,7 @@ from api.privacy import service as privacy
 from api.rubrics import service as rubrics
 from api.storage import AudioStore
 from api.webhooks import service as webhooks
-from qa_engine import AnalysisOptions, AsrOptions, AudioError, CallAnalysis, QAError, RubricError
+from qa_engine import AnalysisOptions, AudioError, CallAnalysis, QAError, RubricError
 
 log = logging.getLogger("api.jobs")
 
@@ -130,6 +130,7 @@ class _Heartbeat:
 
 
 def options_for(session: Session, settings: Settings, call: Call) -> AnalysisOptions:
+    """The call's own options; how it is decoded is the worker's analyzer's (api/jobs/engine.py)."""
     rubric_path = None
     if call.rubric:
         rubric_path = str(rubrics.resolve(session, settings.rubric_dir, call.rubric).path)
@@ -137,9 +138,7 @@ def options_for(session: Session, settings: Settings, call: Call) -> AnalysisOpt
     if call.started_at and call.connected_at:
         offset = max(0.0, (call.connected_at - call.started_at).total_seconds())
     return AnalysisOptions(rubric=rubric_path, agent_channel=call.agent_channel, language=call.language,
-                           connect_offset_s=offset, max_duration_s=settings.max_duration_s,
-                           asr=AsrOptions(model=settings.asr_model, device=settings.asr_device,
-                                          compute_type=settings.asr_compute_type, cpu_threads=settings.asr_threads))
+                           connect_offset_s=offset, max_duration_s=settings.max_duration_s)
 
 
 def summary_fields(scorecard: dict[str, Any]) -> dict[str, Any]:
