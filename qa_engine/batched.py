@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from qa_engine.asr.batching import (
     DEFAULT_MAX_WAIT_S,
     BatchScheduler,
@@ -35,8 +37,8 @@ from qa_engine.asr.batching import (
 )
 from qa_engine.asr.transcribe import AsrOptions, load_model
 from qa_engine.errors import QAError
-from qa_engine.pipeline import AnalysisOptions, PreparedCall, analyze, finish, prepare
-from qa_engine.types import CallAnalysis
+from qa_engine.pipeline import AnalysisOptions, PreparedCall, analyze, conclude, finish, prepare, ready
+from qa_engine.types import CallAnalysis, Word
 
 log = logging.getLogger("qa_engine")
 
@@ -48,14 +50,29 @@ class BatchedAnalyzer:
 
     Every call is decoded with the analyzer's `asr` options (its model was loaded with
     them); a call's `AnalysisOptions` choose everything else (language, rubric, channel).
+
+    `cpu_workers`: processes for the CPU stages (decode, VAD, features, turn metrics;
+    qa_engine.cpu_stages), so that many cores feed one GPU; 0: they run in the calling
+    threads, sharing this process's interpreter lock with the ASR (enough on a CPU host,
+    where the ASR itself is the bottleneck and needs the cores).
     `decode` stands in for the model's batched decode (tests only).
     """
 
     def __init__(self, asr: AsrOptions | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                 max_wait_s: float = DEFAULT_MAX_WAIT_S, decode: DecodeBatch | None = None) -> None:
+                 max_wait_s: float = DEFAULT_MAX_WAIT_S, decode: DecodeBatch | None = None,
+                 cpu_workers: int = 0) -> None:
         self.asr = asr or AsrOptions()
         self.model, self.resolved = load_model(self.asr)
         self.scheduler = BatchScheduler(self.model, batch_size=batch_size, max_wait_s=max_wait_s, decode=decode)
+        self.cpu_workers = max(0, cpu_workers)
+        self._pool = None
+        if self.cpu_workers:
+            from qa_engine import cpu_stages
+
+            self._pool = cpu_stages.pool(self.cpu_workers, self.model.feat_kwargs)
+            # Every worker started and its imports done before the first call (seconds each).
+            for f in [self._pool.submit(cpu_stages.warm_up) for _ in range(self.cpu_workers)]:
+                f.result()
 
     @property
     def stats(self) -> BatchStats:
@@ -68,10 +85,23 @@ class BatchedAnalyzer:
             call, ticket = self._submit(path, opts)
         with call.timer.stage("asr"):
             words = ticket.result()
-        return finish(call, words)
+        return self._finish(call, words)
 
     def _submit(self, path: str | Path, opts: AnalysisOptions) -> tuple[PreparedCall, Ticket]:
         """The call's front end, then its windows queued for the ASR (not waited for)."""
+        if self._pool is not None:
+            from qa_engine import cpu_stages
+
+            done = self._pool.submit(cpu_stages.prepare, str(path), opts).result()
+            front = done.front
+            with front.timer.stage("language"):
+                if opts.language:
+                    language, source = opts.language, "metadata"
+                else:
+                    language = self.scheduler.detect_language(np.zeros(0, np.float32), done.language_features)
+                    source = "detected"
+            call = ready(front, language, source, self.resolved.name)
+            return call, self.scheduler.submit(done.windows, call.language, call.asr)
         call = prepare(path, opts, self.model, self.resolved.name, detect=self.scheduler.detect_language)
         with call.timer.stage("features"):
             signals, chunks = call.asr_input()
@@ -80,6 +110,16 @@ class BatchedAnalyzer:
                 w.call = call.path.name
             add_features(self.model, windows)
         return call, self.scheduler.submit(windows, call.language, call.asr)
+
+    def _finish(self, call: PreparedCall, words: list[Word]) -> CallAnalysis:
+        """Turns and metrics (in a CPU worker, where there are any), then semantic, detectors, scorecard."""
+        if self._pool is None:
+            return finish(call, words)
+        from qa_engine import cpu_stages
+
+        turns, tracks, timings = self._pool.submit(cpu_stages.measure, call, words).result()
+        call.timer.timings = timings
+        return conclude(call, turns, tracks)
 
     def analyze_many(self, paths: Iterable[str | Path],
                      options: AnalysisOptions | Callable[[Path], AnalysisOptions] | None = None,
@@ -126,9 +166,9 @@ class BatchedAnalyzer:
             with self.scheduler.waiting(), call.timer.stage("asr"):
                 words = ticket.result()
             if feed.more():  # this slot prepares the next call right after
-                return finish(call, words)
+                return self._finish(call, words)
             with self.scheduler.waiting():
-                return finish(call, words)
+                return self._finish(call, words)
         except QAError as exc:
             return exc
         except Exception as exc:  # a bug on one call must not stop the other thousands
@@ -138,6 +178,8 @@ class BatchedAnalyzer:
 
     def close(self) -> None:
         self.scheduler.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> BatchedAnalyzer:
         return self

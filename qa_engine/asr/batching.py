@@ -146,8 +146,11 @@ def transcribe_chunks(model: WhisperModel, signals: dict[Speaker, np.ndarray], c
     return sorted(words, key=lambda w: (w.start, w.end))
 
 
-def add_features(model: WhisperModel, windows: list[Window]) -> None:
-    """Log-mel per window, on the CPU, before the window joins the queue (not on the ASR's path)."""
+def add_features(model: WhisperModel | Any, windows: list[Window]) -> None:
+    """Log-mel per window, on the CPU, before the window joins the queue (not on the ASR's path).
+
+    `model`: the model, or anything with its `feature_extractor` (a CPU worker's, qa_engine.cpu_stages).
+    """
     for w in windows:
         w.features = pad_or_trim(model.feature_extractor(w.audio)[..., :-1])
 
@@ -178,7 +181,7 @@ def decode_batch(model: WhisperModel, windows: list[Window], language: str, opti
     return results
 
 
-def detection_features(model: WhisperModel, speech: np.ndarray) -> np.ndarray:
+def detection_features(model: WhisperModel | Any, speech: np.ndarray) -> np.ndarray:
     """Log-mel of the first 30 s of speech, as `WhisperModel.detect_language` computes it."""
     fe = model.feature_extractor
     return pad_or_trim(fe(speech[: fe.n_samples])[..., : fe.nb_max_frames])
@@ -303,12 +306,13 @@ DETECT = "?"  # the queue of language questions: answered before windows, which 
 
 # Decodes a batch of windows: `decode_batch` (the model); a test may stand in its own.
 DecodeBatch = Callable[[WhisperModel, list[Window], str, AsrOptions, "BatchStats | None"], list[list[Word]]]
-# A partial batch waits this long at most while windows of other calls are still being
-# prepared. The CPU front end sets the pace (a batch goes as soon as it is full, or as
-# soon as nobody is preparing anything); the bound only keeps a caller stuck in its front
-# end (a 3-hour recording) from holding the others back for ever. The service sets its
-# own (QA_BATCH_WAIT_S), shorter: a call there has someone waiting for it.
-DEFAULT_MAX_WAIT_S = 60.0
+# A partial batch goes when no new window has joined it for this long while other calls
+# are still being prepared. The CPU front end sets the pace (a batch goes as soon as it
+# is full, or as soon as nobody is preparing anything): a slow but steady front end
+# still fills batches, and a caller stuck in its front end (a 3-hour recording) holds
+# the others back this long at most. The service sets its own (QA_BATCH_WAIT_S), shorter:
+# a call there has someone waiting for it.
+DEFAULT_MAX_WAIT_S = 30.0
 # Windows of similar length go together (their beams end together): a batch is the
 # oldest window and those nearest its length among the next BUCKET_SPAN x batch size.
 BUCKET_SPAN = 4
@@ -318,9 +322,9 @@ class BatchScheduler:
     """Windows from any number of calls (threads) in, batches to the model, words back to each call.
 
     A batch goes to the model when it is full; a partial one only when no caller is
-    still preparing a call (nothing more will come soon) or when its oldest window
-    has waited `max_wait_s`. So batches fill at the pace of the CPU front end, and a
-    call alone is not held back. A batch takes the oldest window and those nearest its
+    still preparing a call (nothing more will come soon) or when no new window has
+    joined it for `max_wait_s`. So batches fill at the pace of the CPU front end, and
+    a call alone is not held back. A batch takes the oldest window and those nearest its
     length (less decoding wasted on beams that finished early). Windows of different
     languages or decoding options never share a batch: the prompt is per batch.
     """
@@ -382,9 +386,12 @@ class BatchScheduler:
             self._cv.notify_all()
         return ticket
 
-    def detect_language(self, speech: np.ndarray) -> str:
-        """The call's language, its encoder pass batched with other calls' (features computed by the caller)."""
-        window = Window([], speech[: 30 * SAMPLE_RATE], [], features=detection_features(self.model, speech))
+    def detect_language(self, speech: np.ndarray, features: np.ndarray | None = None) -> str:
+        """The call's language, its encoder pass batched with other calls' (features computed by the caller,
+        or given: `detection_features` of the speech, from a CPU worker)."""
+        if features is None:
+            features = detection_features(self.model, speech)
+        window = Window([], speech[: 30 * SAMPLE_RATE], [], features=features)
         ticket = Ticket(1)
         with self._cv:
             if self._closed:
@@ -426,7 +433,8 @@ class BatchScheduler:
             # Callers waiting for their language are not preparing anything else meanwhile.
             idle = self._producers - self._asking == 0 or self._closed
             now = time.monotonic()
-            ready = [k for k, q in waiting.items() if idle or now - q[0].queued_at >= self.max_wait_s]
+            # q[-1]: the newest window. While windows keep coming, the batch keeps filling.
+            ready = [k for k, q in waiting.items() if idle or now - q[-1].queued_at >= self.max_wait_s]
         if not ready:
             return None
         # Language questions first: each holds back a whole call's windows.
@@ -437,10 +445,10 @@ class BatchScheduler:
         return _bucket(q, self.batch_size)
 
     def _wait_s(self) -> float | None:
-        heads = [q[0].queued_at for q in self._queues.values() if q]
-        if not heads:
+        newest = [q[-1].queued_at for q in self._queues.values() if q]
+        if not newest:
             return None
-        return max(0.005, self.max_wait_s - (time.monotonic() - min(heads)))
+        return max(0.005, self.max_wait_s - (time.monotonic() - min(newest)))
 
     def _run(self, batch: list[_Item]) -> None:
         language = batch[0].language

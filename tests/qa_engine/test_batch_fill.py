@@ -39,7 +39,8 @@ def many_calls(tmp_path_factory) -> list[Path]:
     return paths
 
 
-def test_64_calls_in_flight_fill_batches_of_32_and_every_word_comes_home(asr_model, many_calls):
+@pytest.mark.parametrize("cpu_workers", [0, 2], ids=["cpu-stages-in-threads", "cpu-stages-in-2-processes"])
+def test_64_calls_in_flight_fill_batches_of_32_and_every_word_comes_home(asr_model, many_calls, cpu_workers):
     emitted: Counter[str] = Counter()
 
     def answer_at_once(model, windows: list[Window], language, options, stats) -> list[list[Word]]:
@@ -51,7 +52,7 @@ def test_64_calls_in_flight_fill_batches_of_32_and_every_word_comes_home(asr_mod
     def options(path: Path) -> AnalysisOptions:
         return AnalysisOptions(language=path.name.split("_")[1])  # "07_zh_fast_talker.wav" -> zh
 
-    with BatchedAnalyzer(batch_size=BATCH, decode=answer_at_once) as analyzer:
+    with BatchedAnalyzer(batch_size=BATCH, decode=answer_at_once, cpu_workers=cpu_workers) as analyzer:
         results = dict(analyzer.analyze_many(many_calls, options, in_flight=IN_FLIGHT))
         stats = analyzer.stats
 
@@ -64,5 +65,6 @@ def test_64_calls_in_flight_fill_batches_of_32_and_every_word_comes_home(asr_mod
         assert set(words) == {path.name}, f"{path.name} got words of {set(words) - {path.name}}"
         assert len(words) == emitted[path.name] > 0
     assert stats.windows > 4 * BATCH  # enough windows for a steady state, not one flood
+    print(f"cpu_workers={cpu_workers}: {stats.batches} batches, {stats.windows} windows, mean {stats.mean_batch:.1f}")
     assert stats.mean_batch >= 0.8 * BATCH, (
         f"{stats.batches} batches of {stats.windows} windows: mean {stats.mean_batch:.1f}")

@@ -44,7 +44,8 @@ def test_help_and_error_exits_import_nothing_heavy(args, code, message, tmp_path
     assert out.returncode == code, said(out)
     assert message in said(out)
     assert "Traceback" not in out.stderr
-    assert not [m for m in HEAVY if m in imported], f"qa-engine {' '.join(args)} imported {sorted(set(HEAVY) & imported)}"
+    heavy = sorted(set(HEAVY) & imported)
+    assert not heavy, f"qa-engine {' '.join(args)} imported {heavy}"
     if args == ["--help"]:
         assert "bench" in out.stdout and "serve" in out.stdout  # the engine's and the service's commands
 
