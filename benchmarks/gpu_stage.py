@@ -35,7 +35,6 @@ batch 32, 64 calls in flight).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shlex
 import shutil
 import subprocess
@@ -44,6 +43,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from anywhere: the repo's packages
+
+from qa_engine.asr.models import sha256_of  # noqa: E402
+
 # What the GPU image lacks for `qa-engine bench` (../shared/GPU.md); it has numpy, scipy,
 # scikit-learn, numba, torch, transformers, onnxruntime, tokenizers, pyyaml, tqdm, jinja2.
 WHEELS = [
@@ -110,14 +113,6 @@ python3 -m api.cli bench $DIRS --variants bare_batched,batched %(args)s \
 '''
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download_wheels(into: Path, extra: list[str]) -> list[Path]:
     into.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", *PLATFORM, "-d", str(into),
@@ -128,7 +123,6 @@ def download_wheels(into: Path, extra: list[str]) -> list[Path]:
 
 
 def model_folder(name: str | None) -> Path:
-    sys.path.insert(0, str(ROOT))
     from qa_engine.asr.models import resolve
 
     return Path(resolve(name).path)
@@ -156,7 +150,7 @@ def stage(out: Path, files: list[tuple[Path, str]], budget: int, copies: int, be
     manifest = []
     for i, (src, dest) in enumerate(files):
         name = f"f{i:03d}"
-        manifest.append(f"{sha256(src)} {dest} {name}")
+        manifest.append(f"{sha256_of(src)} {dest} {name}")
         size, offset, part = src.stat().st_size, 0, 0
         while offset < size or (size == 0 and part == 0):
             if room < PIECE_MIN and folders[-1]:

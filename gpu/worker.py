@@ -16,7 +16,7 @@ from gpu.batch_size import batch_size_for_memory
 from gpu.device import DEVICES, README_HINT, compute_type, free_memory_bytes, require_cuda
 from qa_engine.asr.batching import DEFAULT_MAX_WAIT_S
 from qa_engine.asr.transcribe import AsrOptions, load_model
-from qa_engine.batched import DEFAULT_BATCH_SIZE, BatchedAnalyzer, SequentialAnalyzer
+from qa_engine.batched import DEFAULT_BATCH_SIZE, BatchedAnalyzer, SequentialAnalyzer, cpu_workers_for
 from qa_engine.errors import ModelError
 from qa_engine.types import SAMPLE_RATE
 
@@ -28,13 +28,14 @@ log = logging.getLogger("gpu")
 UNMEASURED_GPU_BATCH = 16
 
 
-def make_analyzer(asr: AsrOptions, batch_size: int | None = None,
-                  max_wait_s: float = DEFAULT_MAX_WAIT_S) -> BatchedAnalyzer | SequentialAnalyzer:
+def make_analyzer(asr: AsrOptions, batch_size: int | None = None, max_wait_s: float = DEFAULT_MAX_WAIT_S,
+                  cpu_workers: int | None = None) -> BatchedAnalyzer | SequentialAnalyzer:
     """The model loaded on `asr.device` behind one batch scheduler, for every thread of this process.
 
     `asr.compute_type` "default" is resolved for the device (int8 on the CPU; float16 or
     what the GPU offers). `batch_size`: windows per batch; None: the CPU default, or on
     cuda chosen from the GPU's free memory; 0: no scheduler, each call decoded on its own.
+    `cpu_workers`: processes for the CPU stages; None: one per core on cuda, none on the CPU.
     """
     if asr.device not in DEVICES:
         raise ModelError(f"QA_ASR_DEVICE={asr.device!r}: use cpu or cuda")
@@ -55,7 +56,8 @@ def make_analyzer(asr: AsrOptions, batch_size: int | None = None,
     size, why = _batch_size(asr.device, batch_size)
     log.info("ASR: model %s on %s, compute type %s, batch size %d (%s)", resolved.name, asr.device,
              asr.compute_type, size, why)
-    return BatchedAnalyzer(asr, batch_size=size, max_wait_s=max_wait_s)
+    workers = cpu_workers_for(asr.device) if cpu_workers is None else cpu_workers
+    return BatchedAnalyzer(asr, batch_size=size, max_wait_s=max_wait_s, cpu_workers=workers)
 
 
 def _batch_size(device: str, asked: int | None) -> tuple[int, str]:

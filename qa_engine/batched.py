@@ -1,11 +1,16 @@
 """Many calls in flight, their speech decoded in shared batches.
 
 The same stages as `pipeline.analyze`, arranged for throughput: each call's CPU
-front end (decode, parties, VAD, language, log-mel features) and back end (turns,
-metrics, detectors, scorecard) run in the caller's thread, while one scheduler
+front end (decode, parties, VAD, log-mel features) and its turns and metrics run in
+the caller's thread, or in a pool of worker processes (`cpu_workers`, qa_engine.cpu_stages:
+off this process's interpreter lock, so many cores feed one GPU), while one scheduler
 thread keeps the ASR model busy with batches of speech windows from every call
-waiting on it. So the CPU stages of one call overlap the ASR of the others and
-never sit on the model's critical path.
+waiting on it. Language detection, the semantic stage and the scorecard stay here,
+with the models.
+
+`analyze_many` keeps `in_flight` calls going: as soon as a call's words are back its
+slot takes the next call, so windows keep arriving while others are decoded, and the
+scheduler holds a partial batch while more are coming (asr/batching.py).
 
     analyzer = BatchedAnalyzer(AsrOptions(), batch_size=8)
     for path, result in analyzer.analyze_many(paths, AnalysisOptions()):
@@ -43,6 +48,15 @@ from qa_engine.types import CallAnalysis, Word
 log = logging.getLogger("qa_engine")
 
 DEFAULT_BATCH_SIZE = 8  # on the CPU, 4 to 16 decode at about the same speed; a GPU host picks its own (gpu/)
+
+
+def cpu_workers_for(device: str) -> int:
+    """Processes for the CPU stages: one per core feeding a GPU; none on a CPU host (its ASR needs the cores)."""
+    if device != "cuda":
+        return 0
+    from qa_engine.cpu_stages import cores
+
+    return cores()
 
 
 class BatchedAnalyzer:

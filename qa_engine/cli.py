@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=8,
                    help="speech windows decoded together, from several calls at once (default 8)")
     b.add_argument("--in-flight", type=int, default=4, help="calls prepared and decoded at the same time (default 4)")
+    b.add_argument("--cpu-workers", type=int, default=None,
+                   help="processes for decoding, VAD, features and metrics (default: 0 on cpu, where the ASR needs "
+                        "the cores; one per core on cuda)")
     _add_common(b)
     r = sub.add_parser("rubric", help="validate a rubric file, or list the installed rubrics")
     r.add_argument("file", nargs="?", type=Path)
@@ -150,18 +153,21 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise QAError(f"{args.dir}: not a folder")
     from tqdm import tqdm
 
-    from qa_engine.batched import BatchedAnalyzer
+    from qa_engine.batched import BatchedAnalyzer, cpu_workers_for
 
     files = sorted(p for p in args.dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
         raise QAError(f"{args.dir}: no recordings found ({', '.join(sorted(AUDIO_SUFFIXES))})")
     if args.batch_size < 1 or args.in_flight < 1:
         raise QAError("--batch-size and --in-flight must be at least 1")
+    if args.cpu_workers is not None and args.cpu_workers < 0:
+        raise QAError("--cpu-workers must be 0 (the CPU stages in threads) or more")
     args.out.mkdir(parents=True, exist_ok=True)
     opts = _options(args)
     failed = 0
     # Calls finish out of order: many are in flight, their speech decoded in shared batches.
-    with BatchedAnalyzer(opts.asr, batch_size=args.batch_size) as analyzer, \
+    workers = args.cpu_workers if args.cpu_workers is not None else cpu_workers_for(args.device)
+    with BatchedAnalyzer(opts.asr, batch_size=args.batch_size, cpu_workers=workers) as analyzer, \
             tqdm(total=len(files), unit="call", file=sys.stderr) as bar:
         for f, result in analyzer.analyze_many(files, opts, in_flight=args.in_flight):
             bar.set_postfix_str(f.name[-30:])

@@ -35,7 +35,8 @@ DESCRIPTION = {
     "bare": "WhisperModel.transcribe per channel, sequential, no VAD",
     "bare_batched": "BatchedInferencePipeline per channel, batch {bare_batch} (Silero VAD)",
     "pipeline": "qa_engine.analyze per call, sequential (full analysis)",
-    "batched": "BatchedAnalyzer.analyze_many, batch {batch_size}, {in_flight} calls in flight (full analysis)",
+    "batched": "BatchedAnalyzer.analyze_many, batch {batch_size}, {in_flight} calls in flight, "
+               "{cpu_workers} CPU worker processes (full analysis)",
 }
 
 BENCH_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
@@ -77,6 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="ASR model name from models/manifest.yaml or a model folder (default: base)")
     p.add_argument("--batch-size", type=int, help="batched: windows per batch (default 8 on cpu, 32 on cuda)")
     p.add_argument("--in-flight", type=int, help="batched: calls in flight (default 8 on cpu, 32 on cuda)")
+    p.add_argument("--cpu-workers", type=int,
+                   help="batched: processes for the CPU stages (default: 0 on cpu, where the ASR needs the cores; "
+                        "one per core on cuda)")
     p.add_argument("--lang", choices=["zh", "en"],
                    help="language of every call (default: the labels file next to a call, the file name's "
                         "en_/zh_ prefix, a folder named en/zh, else detected once before timing)")

@@ -103,6 +103,12 @@ def markdown(s: dict[str, Any]) -> str:
                   f"{sched['windows']:.0f} windows ({sched['window_audio_s']:.1f} s of speech), mean batch "
                   f"{sched['mean_batch']:.1f}, ASR busy {sched['asr_busy_s']:.2f} s (the ASR's critical path), "
                   f"fallbacks {sched['fallbacks']:.0f}, failed windows {sched['failed_windows']:.0f}."]
+        if s.get("batched_s"):
+            lines[-1] += (f" ASR busy share {sched['asr_busy_s'] / s['batched_s']:.0%} of the batched wall time; "
+                          f"mean batch {sched['mean_batch'] / s['settings']['batch_size']:.0%} of the batch size.")
+        if s.get("bare_batched_over_batched"):
+            lines[-1] += (f" Batched {s['bare_batched_over_batched']:.1f}× faster than bare "
+                          "BatchedInferencePipeline.")
     lines += ["", "Agreement with the pipeline's transcripts (edits / reference length over all calls; zh "
               "characters, en words; punctuation and case ignored):", ""]
     for other in ("batched", "bare", "bare_batched"):

@@ -33,7 +33,7 @@ from benchmarks.throughput.report import _rounded, append_results, markdown, tar
 from qa_engine.asr.text import edit_distance, scoring_tokens
 from qa_engine.asr.transcribe import AsrOptions, detect_language, load_model
 from qa_engine.audio import decode
-from qa_engine.batched import BatchedAnalyzer
+from qa_engine.batched import BatchedAnalyzer, cpu_workers_for
 from qa_engine.errors import QAError
 from qa_engine.pipeline import AnalysisOptions, analyze
 
@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     in_flight = DEFAULTS[args.device]["in_flight"] if args.in_flight is None else args.in_flight
     if batch_size < 1 or in_flight < 1:
         raise QAError("--batch-size and --in-flight must be at least 1")
+    cpu_workers = cpu_workers_for(args.device) if args.cpu_workers is None else args.cpu_workers
+    if cpu_workers < 0:
+        raise QAError("--cpu-workers must be 0 (the CPU stages in threads) or more")
     files = find_audio(args.dirs)
     if args.out is None:
         out = DEFAULT_OUT if DEFAULT_OUT.parent.is_dir() else None
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     with redirect:
         bench = Bench(files, variants=variants, device=args.device, compute_type=args.compute_type,
                       threads=args.threads, model=args.model, batch_size=batch_size, in_flight=in_flight,
-                      repeat=args.repeat, lang=args.lang, dirs=args.dirs)
+                      cpu_workers=cpu_workers, repeat=args.repeat, lang=args.lang, dirs=args.dirs)
         summary = bench.run()
         summary["command"] = command
         section = markdown(summary)
@@ -191,13 +194,14 @@ def _one_line(exc: BaseException) -> str:
 class Bench:
     def __init__(self, files: list[Path], *, variants: tuple[str, ...], device: str, compute_type: str | None,
                  threads: int, model: str | None, batch_size: int, in_flight: int, repeat: int,
-                 lang: str | None, dirs: Sequence[Path] | None = None) -> None:
+                 lang: str | None, dirs: Sequence[Path] | None = None, cpu_workers: int = 0) -> None:
         self.files = files
         self.variants = variants
         self.device = device
         self.threads = threads
         self.batch_size = batch_size
         self.in_flight = in_flight
+        self.cpu_workers = cpu_workers
         self.repeat = repeat
         self.lang = lang
         self.model_arg = model
@@ -219,7 +223,7 @@ class Bench:
         self.bare_pipe = BatchedInferencePipeline(self.model)
         self.analyzer: BatchedAnalyzer | None = None
         if "batched" in self.variants:
-            self.analyzer = BatchedAnalyzer(self.asr, batch_size=self.batch_size)
+            self.analyzer = BatchedAnalyzer(self.asr, batch_size=self.batch_size, cpu_workers=self.cpu_workers)
 
     def _probe(self, calls: list[Call]) -> list[Call]:
         """Length, channels and language of every call, before timing; unreadable ones are listed and left out."""
@@ -415,7 +419,7 @@ class Bench:
             "settings": {"device": self.device, "compute_type": self.compute_type, "threads": self.threads,
                          "beam_size": BEAM_SIZE, "word_timestamps": True, "condition_on_previous_text": False,
                          "bare_batch_size": BARE_BATCH, "batch_size": self.batch_size,
-                         "in_flight": self.in_flight},
+                         "in_flight": self.in_flight, "cpu_workers": self.cpu_workers},
             "machine": machine_info(self.device, self.compute_type, self.threads),
         }
         mean = {v: sum(self.pass_s[v]) / len(self.pass_s[v]) for v in self.variants if self.pass_s[v]}
@@ -435,13 +439,15 @@ class Bench:
                 "speedup_vs_bare": bare / sec if bare and sec else None,
                 "failed": sum(1 for c in calls if v in c.errors),
                 "what": DESCRIPTION[v].format(bare_batch=BARE_BATCH, batch_size=self.batch_size,
-                                              in_flight=self.in_flight),
+                                              in_flight=self.in_flight, cpu_workers=self.cpu_workers),
             }
         s["x_realtime"] = {v: d["x_realtime"] for v, d in s["variants"].items()}
         s["x_realtime_channels"] = {v: d["x_realtime_channels"] for v, d in s["variants"].items()}
         s["pipeline_over_bare"] = mean["pipeline"] / bare if bare and "pipeline" in mean else None
         s["bare_over_batched"] = bare / mean["batched"] if bare and "batched" in mean else None
         s["bare_over_bare_batched"] = bare / mean["bare_batched"] if bare and "bare_batched" in mean else None
+        s["bare_batched_over_batched"] = (mean["bare_batched"] / mean["batched"]
+                                          if "bare_batched" in mean and "batched" in mean else None)
 
         s["stages_s"] = {}
         for v, reps in self.stages.items():
