@@ -30,9 +30,11 @@ from api.problems import problem_response
 from api.reports.scheduler import ReportScheduler
 from api.reports.views import api_router as reports_api_router
 from api.reports.views import router as reports_router
+from api.review.views import api_router as review_api_router
 from api.review.views import router as review_router
 from api.rubrics.views import router as rubrics_router
 from api.storage import AudioStore
+from api.ui.errors import install as install_error_pages
 from api.ui.views import router as ui_router
 from api.webhooks.views import router as webhooks_router
 
@@ -121,9 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 {"name": "operations"},
                                 {"name": "privacy", "description": "who read clear originals (PII access log)"}])
     install_problems(app)
+    install_error_pages(app)  # after it: wraps its handlers, pages for the web UI's routes
     _install_docs(app)
     for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_api_router,
-              ui_router, login_router, review_router, reports_router, privacy_router):
+              review_api_router, ui_router, login_router, review_router, reports_router, privacy_router):
         app.include_router(r)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     return app

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -233,26 +234,44 @@ def delete_call(session: Session, store: AudioStore, call: Call) -> None:
         store.delete(sha)
 
 
-def rescore(session: Session, settings: Settings, call: Call, ref: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Rescored:
+    """A stored call scored again under another rubric (clear events and scorecard; nothing stored yet)."""
+
+    rubric: str  # id@version
+    scorecard: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+def score_under(session: Session, settings: Settings, call: Call, ref: str) -> Rescored:
+    """The call's stored turns and metrics scored under the rubric `ref` names: no re-transcription. Refused
+    (422) for a rubric in another language than the call's: its phrase lists and rate bands would score every
+    word as missing, and the score would mean nothing."""
     res = result_for(session, call)
     resolved = rubrics.resolve(session, settings.rubric_dir, ref)
+    language = res.call_info.get("language")
+    if language and resolved.rubric.language != language:
+        raise Problem(422, f"the call is in {language} and rubric {resolved.rubric.id}@{resolved.rubric.version} is "
+                      f"in {resolved.rubric.language}; rescore it with a rubric in {language} "
+                      "(GET /v1/rubrics lists them)", code="rubric_language", call_language=language,
+                      rubric_language=resolved.rubric.language)
     stored = {"call": res.call_info, "metrics": res.metrics, "turns": privacy.clear_turns(session, res),
               "speech": res.speech}
     scorecard, events = rescore_analysis(stored, resolved.rubric)
-    masked_events, masked_card = privacy.store_rescored(session, settings, res, [e.to_dict() for e in events],
-                                                        scorecard.to_dict())
-    card: dict[str, Any] = {"scorecard": masked_card, "events": masked_events}
-    if resolved.rubric.language != (res.call_info.get("language") or resolved.rubric.language):
-        log.info("rescoring %s (%s) with a %s rubric", call.id, res.call_info.get("language"),
-                 resolved.rubric.language)
-    res.scorecard = card["scorecard"]
-    res.events = card["events"]
-    res.rescored_at = utcnow()
-    for k, v in summary_fields(card["scorecard"]).items():
+    return Rescored(f"{resolved.rubric.id}@{resolved.rubric.version}", scorecard.to_dict(),
+                    [e.to_dict() for e in events])
+
+
+def make_official(session: Session, settings: Settings, call: Call, rescored: Rescored) -> dict[str, Any]:
+    """A rescore becomes the call's result (masked, the clear original kept beside), in the caller's transaction;
+    returns the stored scorecard."""
+    res = result_for(session, call)
+    masked_events, masked_card = privacy.store_rescored(session, settings, res, rescored.events, rescored.scorecard)
+    res.scorecard, res.events, res.rescored_at = masked_card, masked_events, utcnow()
+    for k, v in summary_fields(masked_card).items():
         setattr(call, k, v)
-    call.rubric = f"{resolved.rubric.id}@{resolved.rubric.version}"
-    session.commit()
-    return card["scorecard"]
+    call.rubric = rescored.rubric
+    return masked_card
 
 
 def audio_path(store: AudioStore, call: Call) -> Path:

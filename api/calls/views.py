@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from api.auth.models import ApiKey
 from api.calls import service
 from api.calls.models import Call
-from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, RescoreIn, Transcript
+from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, Transcript
 from api.deps import CtxDep, Principal, SessionDep, require
 from api.privacy import service as privacy
 from api.problems import Problem, responses
@@ -165,15 +165,6 @@ def get_audio(request: Request, ctx: CtxDep, session: SessionDep, key: Principal
         session, ctx.settings, ctx.store, privacy.Actor.of_key(key), call, service.audio_path(ctx.store, call),
         MEDIA_TYPES.get(call.audio_format, "application/octet-stream"), clear=clear, origin=privacy.Origin.of(request))
     return FileResponse(path, media_type=media_type, filename=f"{call.id}.{suffix}", content_disposition_type="inline")
-
-
-@router.post("/{call_id}/rescore", response_model=dict[str, Any], responses=responses(401, 403, 404, 409, 422),
-             summary="Score the stored transcript under another rubric version")
-def rescore_call(ctx: CtxDep, session: SessionDep, key: Reviewer, call_id: CallId,
-                 body: RescoreIn) -> dict[str, Any]:
-    """No re-transcription: the stored turns and metrics are scored again; returns the new scorecard."""
-    call = service.get_for(session, key, call_id)
-    return service.rescore(session, ctx.settings, call, body.rubric)
 
 
 @router.delete("/{call_id}", status_code=204, responses=responses(401, 403, 404))
