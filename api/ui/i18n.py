@@ -13,6 +13,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "username": ("用户名", "Username"),
     "password": ("密码", "Password"),
     "bad_login": ("用户名或密码错误", "Wrong username or password"),
+    "login_locked": ("登录失败次数过多，已暂时锁定：请于 {until}（{seconds} 秒后）再试",
+                     "Too many failed log-ins, log-in is locked for now: try again at {until} (in {seconds} s)"),
     "queue": ("质检队列", "Review queue"),
     "report": ("日报", "Daily report"),
     "appeals": ("申诉", "Appeals"),

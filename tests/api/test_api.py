@@ -223,7 +223,8 @@ def test_submit_analyse_and_read(server: Server, keys: dict[str, str]) -> None:
     m = httpx.get(server.base + "/metrics").text
     assert 'qa_jobs{state="done"}' in m and "qa_queue_depth" in m and "qa_analysis_seconds_count" in m
     assert "qa_realtime_factor_bucket" in m
-    assert httpx.get(server.base + "/readyz").json()["checks"] == {"database": "ok", "queue": "ok", "model": "ok"}
+    assert httpx.get(server.base + "/readyz").json()["checks"] == {"database": "ok", "storage": "ok", "queue": "ok",
+                                                                  "model": "ok"}
 
     # delete: others cannot, the owner can; the recording goes when no call shares it
     is_problem(client2.delete(f"/v1/calls/{a}"), 404)
