@@ -65,7 +65,8 @@ def test_delete_while_same_recording_uploaded_again_keeps_it(pg_server: Server) 
         assert a.status_code == 202, a.text
         assert wait_done(c, a.json()["id"])["status"] == "done"
         with engine.connect() as conn:
-            client_id = conn.execute(text("SELECT client_id FROM calls WHERE id = :id"), {"id": a.json()["id"]}).scalar()
+            client_id = conn.execute(text("SELECT client_id FROM calls WHERE id = :id"),
+                                     {"id": a.json()["id"]}).scalar()
         with Session(engine) as blocker:
             blocker.add(Call(id=uuid.uuid4().hex, client_id=client_id, external_id="race-b", status="queued",
                              audio_sha256="0" * 64, audio_size=1, audio_format="wav", call_date=utcnow()))
