@@ -146,3 +146,22 @@ def test_start_removes_part_files_of_killed_uploads_only(tmp_path: Path) -> None
     finally:
         live.kill()
         live.wait(timeout=10)
+
+
+def test_recording_set_aside_by_an_unfinished_delete_is_put_back_at_start(tmp_path: Path) -> None:
+    """A delete moves the last holder's recording aside before it commits; killed in between, its
+    transaction never happened, so the next start puts the recording back (and drops it otherwise)."""
+    from api.storage import AudioStore
+
+    store = AudioStore(tmp_path / "audio", tmp_path / "tmp")
+    wav = (FIXTURES / "en_rude_agent.wav").read_bytes()
+    kept, dropped = hashlib.sha256(wav).hexdigest(), hashlib.sha256(wav[:-1]).hexdigest()
+    for data, sha in ((wav, kept), (wav[:-1], dropped)):
+        part = store.part_path()
+        part.write_bytes(data)
+        store.commit(part, sha)
+        assert store.set_aside(sha) is not None and not store.path(sha).exists()
+    done = store.clean_orphans(lambda sha: sha == kept)  # the database still holds `kept` only
+    assert (done.restored, done.discarded) == (1, 1)
+    assert store.path(kept).read_bytes() == wav and not store.path(dropped).exists()
+    assert list(store.tmp.iterdir()) == []
