@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.views import router as auth_router
 from api.auth.views import ui_router as login_router
+from api.calls import service as calls_service
 from api.calls.views import router as calls_router
 from api.config import Settings
 from api.database.core import Database
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings)
         db.migrate()
         store = AudioStore(settings.audio_dir, settings.tmp_dir)
+        calls_service.clean_store(db, store)
         metrics = Metrics(db)
         runner = make_runner(settings, db, store, metrics)
         if settings.start_workers or settings.broker_url:

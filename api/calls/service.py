@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth.models import ApiKey
-from api.calls.models import Call, Result, decode_tags, has_tag
+from api.calls.models import Call, Result, StoredAudio, decode_tags, has_tag
 from api.calls.schemas import CallMetadata, CallOut
 from api.config import Settings
-from api.database.core import utcnow
+from api.database.core import Database, utcnow
 from api.jobs.models import Job
 from api.jobs.service import summary_fields
 from api.privacy import service as privacy
@@ -105,7 +107,7 @@ def submit(session: Session, settings: Settings, store: AudioStore, client: ApiK
             raise Problem(422, msg, code="bad_audio") from exc
         duration = audio.duration
         del audio
-        store.commit(tmp, sha)
+        keep_audio(session, store, tmp, sha)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -120,13 +122,76 @@ def submit(session: Session, settings: Settings, store: AudioStore, client: ApiK
     session.add(Job(call_id=call.id, status="queued"))
     try:
         session.commit()
-    except IntegrityError:
+    except BaseException as exc:
         session.rollback()
+        release_audio(session, store, sha)  # the call that was to hold the recording was not recorded
+        if not isinstance(exc, IntegrityError):
+            raise
         existing = find_existing(session, client, meta.external_id, idem_key)
         if existing is None:
             raise
         return existing, True
     return call, False
+
+
+def _count_in(session: Session, sha: str) -> None:
+    """One more holder of the recording `sha`, in the session's transaction (waits while a delete holds it)."""
+    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(StoredAudio).values(sha256=sha, refs=1, created_at=utcnow())
+                    .on_conflict_do_update(index_elements=["sha256"], set_={"refs": StoredAudio.refs + 1}))
+
+
+def keep_audio(session: Session, store: AudioStore, tmp: Path, sha: str) -> Path:
+    """Place a received recording in the store, counted as held first, so that no delete of another
+    call with the same bytes can remove it before this call is recorded. The caller records the call
+    (or calls `release_audio`). Commits the session."""
+    _count_in(session, sha)
+    session.commit()
+    try:
+        return store.commit(tmp, sha)
+    except BaseException:
+        release_audio(session, store, sha)
+        raise
+
+
+def _count_out(session: Session, store: AudioStore, sha: str) -> Path | None:
+    """One holder less, in the session's transaction; when none is left the recording is set aside
+    (under the row's lock: an upload of the same bytes waits) and returned, to be discarded once the
+    transaction commits or put back if it does not."""
+    session.execute(update(StoredAudio).where(StoredAudio.sha256 == sha).values(refs=StoredAudio.refs - 1))
+    gone = session.execute(delete(StoredAudio).where(StoredAudio.sha256 == sha, StoredAudio.refs <= 0))
+    return store.set_aside(sha) if gone.rowcount else None  # type: ignore[attr-defined]
+
+
+def _commit_then_discard(session: Session, store: AudioStore, sha: str, aside: Path | None) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        if aside is not None:
+            store.put_back(aside, sha)
+        raise
+    if aside is not None:
+        aside.unlink(missing_ok=True)
+
+
+def release_audio(session: Session, store: AudioStore, sha: str) -> None:
+    """Undo `keep_audio` for an upload that was not recorded after all."""
+    _commit_then_discard(session, store, sha, _count_out(session, store, sha))
+
+
+def clean_store(db: Database, store: AudioStore) -> None:
+    """At a process's start: remove what killed processes left in the store's tmp folder (logged)."""
+    def held(sha: str) -> bool:
+        with db.session() as s:
+            return s.get(StoredAudio, sha) is not None
+
+    done = store.clean_orphans(held)
+    # A warning when there was anything to clean: it means a process was killed mid-write.
+    log.log(logging.WARNING if done.parts or done.restored or done.discarded else logging.INFO,
+            "audio store: removed %d unfinished upload(s) left by stopped processes (.part files); "
+            "recordings of uncommitted deletes put back: %d, of committed deletes removed: %d",
+            done.parts, done.restored, done.discarded)
 
 
 def get_for(session: Session, key: ApiKey, call_id: str) -> Call:
@@ -222,16 +287,17 @@ def list_calls(session: Session, key: ApiKey, *, agent: str | None, team: str | 
 
 
 def delete_call(session: Session, store: AudioStore, call: Call) -> None:
+    """Delete the call and what is only its own; its recording goes when no other call holds it."""
     sha = call.audio_sha256
     cid = call.id
     session.execute(delete(Result).where(Result.call_id == cid))
     privacy.forget(session, cid)
     session.execute(delete(Job).where(Job.call_id == cid))
-    session.execute(delete(Call).where(Call.id == cid))
-    session.commit()
+    if session.execute(delete(Call).where(Call.id == cid)).rowcount:  # type: ignore[attr-defined]
+        _commit_then_discard(session, store, sha, _count_out(session, store, sha))
+    else:  # deleted meanwhile by another request, which counted it out
+        session.commit()
     store.delete_masked(cid)
-    if not session.scalar(select(func.count()).select_from(Call).where(Call.audio_sha256 == sha)):
-        store.delete(sha)
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ class CeleryRunner(_Base):
     def _extra_housekeeping(self) -> None:
         # Jobs never sent (broker down, API killed) or whose worker died: send them again.
         with self.db.session() as s:
-            ids = service.runnable_ids(s, max(600.0, self.settings.job_lease_s * 4))
+            ids = service.runnable_ids(s, max(600.0, self.settings.job_lease_s * 4), self.settings.job_lease_s)
         for cid in ids:
             self.enqueue(cid)
 
