@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_pages'
-down_revision = '0004_privacy'
+down_revision = '0005_accounts'
 branch_labels = None
 depends_on = None
 
