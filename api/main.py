@@ -62,7 +62,7 @@ class UploadLimit:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if scope["method"] == "POST" and length and length.isdigit() and int(length) > self.max_bytes + 1024 * 1024:
-            resp = problem_response(413, f"the upload is over the limit of {self.max_bytes / 2**20:g} MB; "
+            resp = problem_response(413, f"the upload is over the limit of {self.max_bytes / 2**20:.4g} MB; "
                                     "split the recording or ask the operator to raise QA_MAX_UPLOAD_MB",
                                     code="too_large", headers={"Connection": "close"})
             await resp(scope, receive, send)

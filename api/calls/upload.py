@@ -152,7 +152,7 @@ async def read_form(request: Request, store: AudioStore, *, files: dict[str, Fil
         async for chunk in request.stream():
             received += len(chunk)
             if received > total_limit:
-                raise Problem(413, f"the request body is over the limit of {total_limit / 2**20:g} MB",
+                raise Problem(413, f"the request body is over the limit of {total_limit / 2**20:.4g} MB",
                               code="too_large", headers={"Connection": "close"})
             try:
                 parser.write(chunk)

@@ -55,8 +55,8 @@ def _file_parts(ctx: AppContext) -> dict[str, upload.FilePart]:
     audio_limit = upload.FilePart(settings.max_upload_bytes, f"the recording is over the upload limit of "
                                   f"{settings.max_upload_mb:g} MB; split it or ask the operator to raise "
                                   "QA_MAX_UPLOAD_MB")
-    transcript_limit = upload.FilePart(min(TRANSCRIPT_MAX_BYTES, settings.max_upload_bytes),
-                                       f"a transcript is at most {TRANSCRIPT_MAX_BYTES // 2**20} MB of JSON")
+    limit = min(TRANSCRIPT_MAX_BYTES, settings.max_upload_bytes)
+    transcript_limit = upload.FilePart(limit, f"the transcript is over the limit of {limit / 2**20:.4g} MB of JSON")
     return {"audio": audio_limit, "transcript": transcript_limit}
 
 
