@@ -19,6 +19,7 @@ from api.auth.models import ApiKey
 from api.calls.models import TRANSCRIPT_FORMAT, Call, Result, decode_tags, has_tag
 from api.calls.schemas import CallMetadata, CallOut
 from api.calls.upload import ReceivedFile
+from api.calls.writer import CallWriter
 from api.config import Settings
 from api.database.core import utcnow
 from api.jobs.models import Job
@@ -74,8 +75,8 @@ def find_existing(session: Session, client: ApiKey, external_id: str | None, ide
     return session.scalars(select(Call).where(Call.client_id == client.id, or_(*conds)).limit(1)).first()
 
 
-def submit(session: Session, settings: Settings, store: AudioStore, client: ApiKey, received: ReceivedFile,
-           metadata_raw: str | None, idem_key: str | None) -> tuple[Call, bool]:
+def submit(session: Session, settings: Settings, store: AudioStore, writer: CallWriter, client: ApiKey,
+           received: ReceivedFile, metadata_raw: str | None, idem_key: str | None) -> tuple[Call, bool]:
     """Check the received recording (or transcript) cheaply, store it, record the call and its job.
 
     `received` is a durable `.part` file (api/calls/upload.py): moved into the store, or removed. The
@@ -107,12 +108,9 @@ def submit(session: Session, settings: Settings, store: AudioStore, client: ApiK
                 agent_name=meta.agent_name, team=meta.team, direction=meta.direction, started_at=started,
                 connected_at=_naive_utc(meta.connected_at), agent_channel=meta.agent_channel,
                 language=meta.language, rubric=meta.rubric, call_date=started or utcnow())
-    session.add(call)
-    session.add(Job(call_id=call.id, status="queued"))
     try:
-        session.commit()
+        writer.add(call)
     except IntegrityError:
-        session.rollback()
         existing = find_existing(session, client, meta.external_id, idem_key)
         if existing is None:
             raise

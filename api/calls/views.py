@@ -66,7 +66,7 @@ def _total_limit(ctx: AppContext) -> int:
 
 def _store(ctx: AppContext, session: Session, key: ApiKey, received: upload.ReceivedFile, metadata: str | None,
            idempotency_key: str | None) -> tuple[Call, bool]:
-    call, dup = service.submit(session, ctx.settings, ctx.store, key, received, metadata, idempotency_key)
+    call, dup = service.submit(session, ctx.settings, ctx.store, ctx.calls, key, received, metadata, idempotency_key)
     if not dup:
         ctx.enqueue(call.id)
     return call, dup
