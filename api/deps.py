@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.auth.models import ApiKey
 from api.auth.service import KeyRefused, authenticate
+from api.calls.writer import CallWriter
 from api.config import Settings
 from api.database.core import Database
 from api.problems import Problem
@@ -25,6 +26,10 @@ class AppContext:
     store: AudioStore
     metrics: Any  # api.ops.metrics.Metrics
     runner: Any  # api.jobs.runner.LocalRunner | CeleryRunner: enqueue(call_id), queue/model status
+    calls: CallWriter = field(init=False)  # accepted calls' rows, committed in shared transactions
+
+    def __post_init__(self) -> None:
+        self.calls = CallWriter(self.db)
 
     def enqueue(self, call_id: str) -> None:
         self.metrics.submitted.inc()

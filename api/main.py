@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth.views import router as auth_router
 from api.auth.views import ui_router as login_router
@@ -51,21 +51,41 @@ Quick start: `POST /v1/calls` (multipart `audio` + `metadata`) → 202 `{id}`; p
 
 
 class UploadLimit:
-    """Refuses an upload whose declared size is over the limit before reading it."""
+    """Refuses an upload whose declared size is over the limit before reading it, and closes the
+    connection after any answer given before the request's body was read (a 401, a 413 while
+    streaming): otherwise the server would go on reading, and dropping, the rest of the body."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length and length.isdigit() and int(length) > self.max_bytes + 1024 * 1024:
-                resp = problem_response(413, f"the upload is over the limit of {self.max_bytes / 2**20:g} MB; "
-                                        "split the recording or ask the operator to raise QA_MAX_UPLOAD_MB",
-                                        code="too_large", headers={"Connection": "close"})
-                await resp(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if scope["method"] == "POST" and length and length.isdigit() and int(length) > self.max_bytes + 1024 * 1024:
+            resp = problem_response(413, f"the upload is over the limit of {self.max_bytes / 2**20:.4g} MB; "
+                                    "split the recording or ask the operator to raise QA_MAX_UPLOAD_MB",
+                                    code="too_large", headers={"Connection": "close"})
+            await resp(scope, receive, send)
+            return
+        body_read = length in (None, b"0") and b"transfer-encoding" not in headers
+
+        async def tracking_receive() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_read:
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*kept, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, tracking_receive, closing_send)
 
 
 # Swagger UI and ReDoc from an installed package (fastapi-offline ships their files), not a CDN:

@@ -107,6 +107,66 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S,
                         codec=codec, container=fmt, rate=out_rate)
 
 
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a recording's header says about it, read without decoding it (`probe`)."""
+
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_s: float  # declared by the header (or estimated by FFmpeg from the bit rate)
+
+
+# How much of the recording `probe` decodes: enough to know the codec really reads it.
+PROBE_DECODE_S = 1.0
+MIN_DURATION_S = 0.5
+
+
+def probe(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioInfo:
+    """Check a recording cheaply: container, codec, rate, channels and length from its header, and its
+    first second decoded. Bounded work whatever the file's length (FFmpeg reads a few MB at most to
+    probe); `decode` still does the full read, and the silence check, later."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{path.name}: the file is empty (0 bytes); send the recording again")
+    _check_wav_header(path, size)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise AudioError(f"{path.name}: not a recording this service can read ({_why(exc)})") from exc
+    with container:
+        if not container.streams.audio:
+            raise AudioError(f"{path.name}: the file has no audio stream (is it a recording?)")
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        rate, channels = int(ctx.sample_rate or 0), int(ctx.channels or 0)
+        if rate <= 0 or channels <= 0:
+            raise AudioError(f"{path.name}: the header gives no sample rate or channel count (corrupt header)")
+        declared = _declared_duration(container, stream)
+        if declared is None:
+            raise AudioError(f"{path.name}: the header gives no length; send a complete recording "
+                             "(WAV, FLAC, MP3, OGG, M4A)")
+        if declared > max_duration_s:
+            raise AudioError(f"{path.name}: the recording is {declared / 60:.0f} min long, over the limit of "
+                             f"{max_duration_s / 60:.0f} min; split it or raise the limit")
+        if declared < MIN_DURATION_S:
+            raise AudioError(f"{path.name}: the recording is only {declared:.2f} s long; nothing to analyse")
+        decoded = 0.0
+        try:
+            for frame in container.decode(stream):
+                decoded += frame.samples / (frame.sample_rate or rate)
+                if decoded >= PROBE_DECODE_S:
+                    break
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise AudioError(f"{path.name}: the audio data is corrupt ({_why(exc)})") from exc
+        if decoded == 0.0:
+            raise AudioError(f"{path.name}: the file holds no audio samples")
+        return AudioInfo(container=container.format.name, codec=ctx.name, sample_rate=rate, channels=channels,
+                         duration_s=declared)
+
+
 def _why(exc: Exception) -> str:
     # FFmpeg messages carry the path and errno; keep the human part only.
     msg = getattr(exc, "strerror", None) or str(exc)

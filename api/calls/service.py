@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -19,8 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth.models import ApiKey
-from api.calls.models import Call, Result, StoredAudio, decode_tags, has_tag
+from api.calls.models import TRANSCRIPT_FORMAT, Call, Result, StoredAudio, decode_tags, has_tag
 from api.calls.schemas import CallMetadata, CallOut
+from api.calls.upload import ReceivedFile
+from api.calls.writer import CallWriter
 from api.config import Settings
 from api.database.core import Database, utcnow
 from api.jobs.models import Job
@@ -28,14 +30,16 @@ from api.jobs.service import summary_fields
 from api.privacy import service as privacy
 from api.problems import Problem
 from api.rubrics import service as rubrics
-from api.storage import AudioStore, TooLarge, sniff
+from api.storage import AudioStore, sniff
 from api.webhooks.models import Delivery  # noqa: F401  (cascade target)
-from qa_engine import AudioError
-from qa_engine.audio import decode
+from qa_engine import AudioError, TranscriptError
+from qa_engine.audio import probe
 from qa_engine.rescore import rescore as rescore_analysis
+from qa_engine.transcript import loads_transcript
 
 log = logging.getLogger("api.calls")
 READ_ALL = ("inspector", "supervisor", "admin", "privacy_officer")
+TRANSCRIPT = "transcript"  # the form part of a call submitted as a transcript instead of a recording
 
 
 def parse_metadata(raw: str | None) -> CallMetadata:
@@ -74,57 +78,43 @@ def find_existing(session: Session, client: ApiKey, external_id: str | None, ide
     return session.scalars(select(Call).where(Call.client_id == client.id, or_(*conds)).limit(1)).first()
 
 
-def submit(session: Session, settings: Settings, store: AudioStore, client: ApiKey, upload: BinaryIO,
-           filename: str, metadata_raw: str | None, idem_key: str | None) -> tuple[Call, bool]:
-    """Validate, store durably, record the call and its job. Returns (call, was_duplicate)."""
-    meta = parse_metadata(metadata_raw)
-    if idem_key is not None and not 0 < len(idem_key) <= 200:
-        raise Problem(422, "the Idempotency-Key header must be 1-200 characters", code="invalid_request")
-    existing = find_existing(session, client, meta.external_id, idem_key)
-    if existing is not None:
-        return existing, True
-    if meta.rubric:
-        rubrics.resolve(session, settings.rubric_dir, meta.rubric)
-    session.commit()  # release the DB connection while the upload is copied and checked
+def submit(session: Session, settings: Settings, store: AudioStore, writer: CallWriter, client: ApiKey,
+           received: ReceivedFile, metadata_raw: str | None, idem_key: str | None) -> tuple[Call, bool]:
+    """Check the received recording (or transcript) cheaply, store it, record the call and its job.
+
+    `received` is a durable `.part` file (api/calls/upload.py): moved into the store, or removed. The
+    full decode and the silence check are the worker's (a failed job with its reason).
+    Returns (call, was_duplicate)."""
     try:
-        tmp, sha, size = store.receive(upload, settings.max_upload_bytes)
-    except TooLarge as exc:
-        raise Problem(413, f"the recording is over the upload limit of {settings.max_upload_mb:g} MB; "
-                      "split it or ask the operator to raise QA_MAX_UPLOAD_MB", code="too_large") from exc
-    try:
-        with tmp.open("rb") as fh:
-            fmt = sniff(fh.read(64))
-        if size == 0:
-            raise Problem(422, "the 'audio' file is empty (0 bytes); send the recording again", code="bad_audio")
-        if fmt is None:
-            raise Problem(415, f"{filename or 'the upload'} is not a recording format this service reads "
-                          "(WAV, MP3, FLAC, OGG/Opus, M4A, AMR, WMA), whatever its file name says",
-                          code="unsupported_media_type")
-        try:
-            audio = decode(tmp, settings.max_duration_s)
-        except AudioError as exc:
-            msg = str(exc).replace(tmp.name, filename or "the recording")
-            raise Problem(422, msg, code="bad_audio") from exc
-        duration = audio.duration
-        del audio
-        keep_audio(session, store, tmp, sha)
+        meta = parse_metadata(metadata_raw)
+        if idem_key is not None and not 0 < len(idem_key) <= 200:
+            raise Problem(422, "the Idempotency-Key header must be 1-200 characters", code="invalid_request")
+        existing = find_existing(session, client, meta.external_id, idem_key)
+        if existing is not None:
+            received.discard()
+            return existing, True
+        if meta.rubric:
+            rubrics.resolve(session, settings.rubric_dir, meta.rubric)
+        session.commit()  # release the DB connection while the upload is checked and stored
+        if received.name == TRANSCRIPT:
+            fmt, duration = TRANSCRIPT_FORMAT, _check_transcript(settings, received, meta)
+        else:
+            fmt, duration = _check_recording(settings, received)
+        keep_audio(session, store, received.path, received.sha256)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        received.discard()
         raise
     started = _naive_utc(meta.started_at)
-    call = Call(id=uuid.uuid4().hex, client_id=client.id, external_id=meta.external_id,
-                idempotency_key=idem_key, status="queued", audio_sha256=sha, audio_size=size, audio_format=fmt,
-                audio_filename=(filename or "")[:300], duration_s=duration, agent_id=meta.agent_id,
+    call = Call(id=uuid.uuid4().hex, client_id=client.id, external_id=meta.external_id, idempotency_key=idem_key,
+                status="queued", audio_sha256=received.sha256, audio_size=received.size, audio_format=fmt,
+                audio_filename=received.filename[:300], duration_s=duration, agent_id=meta.agent_id,
                 agent_name=meta.agent_name, team=meta.team, direction=meta.direction, started_at=started,
                 connected_at=_naive_utc(meta.connected_at), agent_channel=meta.agent_channel,
                 language=meta.language, rubric=meta.rubric, call_date=started or utcnow())
-    session.add(call)
-    session.add(Job(call_id=call.id, status="queued"))
     try:
-        session.commit()
+        writer.add(call)
     except BaseException as exc:
-        session.rollback()
-        release_audio(session, store, sha)  # the call that was to hold the recording was not recorded
+        release_audio(session, store, received.sha256)  # the call that was to hold the recording was not recorded
         if not isinstance(exc, IntegrityError):
             raise
         existing = find_existing(session, client, meta.external_id, idem_key)
@@ -192,6 +182,37 @@ def clean_store(db: Database, store: AudioStore) -> None:
             "audio store: removed %d unfinished upload(s) left by stopped processes (.part files); "
             "recordings of uncommitted deletes put back: %d, of committed deletes removed: %d",
             done.parts, done.restored, done.discarded)
+
+
+def _check_recording(settings: Settings, received: ReceivedFile) -> tuple[str, float]:
+    """The recording's format and declared length from its header (a bounded probe): 415/422 with the reason."""
+    name = received.filename or "the recording"
+    if received.size == 0:
+        raise Problem(422, "the 'audio' file is empty (0 bytes); send the recording again", code="bad_audio")
+    with received.path.open("rb") as fh:
+        fmt = sniff(fh.read(64))
+    if fmt is None:
+        raise Problem(415, f"{name} is not a recording format this service reads "
+                      "(WAV, MP3, FLAC, OGG/Opus, M4A, AMR, WMA), whatever its file name says",
+                      code="unsupported_media_type")
+    try:
+        info = probe(received.path, settings.max_duration_s)
+    except AudioError as exc:
+        raise Problem(422, str(exc).replace(received.path.name, name), code="bad_audio") from exc
+    return fmt, info.duration_s
+
+
+def _check_transcript(settings: Settings, received: ReceivedFile, meta: CallMetadata) -> float:
+    """The transcript read and validated now (at most 5 MB of JSON): 422 with what is wrong in it."""
+    try:
+        transcript = loads_transcript(received.path.read_bytes(), received.filename or "transcript",
+                                      settings.max_duration_s)
+    except TranscriptError as exc:
+        raise Problem(422, str(exc), code="bad_transcript") from exc
+    if transcript.language is None and meta.language is None:
+        raise Problem(422, 'the transcript names no language: add "lang": "zh" or "en" to it, or "language" '
+                      "to the metadata", code="bad_transcript")
+    return transcript.length_s
 
 
 def get_for(session: Session, key: ApiKey, call_id: str) -> Call:
@@ -341,6 +362,8 @@ def make_official(session: Session, settings: Settings, call: Call, rescored: Re
 
 
 def audio_path(store: AudioStore, call: Call) -> Path:
+    if call.audio_format == TRANSCRIPT_FORMAT:
+        raise Problem(404, "this call has no recording: it was submitted as a transcript", code="no_recording")
     p = store.path(call.audio_sha256)
     if not p.exists():
         raise Problem(404, "the recording is no longer stored (deleted by retention)", code="audio_gone")

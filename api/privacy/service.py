@@ -92,16 +92,17 @@ class Stored:
     mask: PiiMask | None  # the clear original and the bleeped stretches (None: masking is off)
 
 
-def for_storage(settings: Settings, store: AudioStore, call_id: str, audio: Path,
+def for_storage(settings: Settings, store: AudioStore, call_id: str, audio: Path | None,
                 analysis: CallAnalysis) -> Stored:
-    """The analysis as the service stores it; writes the bleeped recording first (durably) where there is one."""
+    """The analysis as the service stores it; writes the bleeped recording first (durably) where there is one.
+    `audio` None: the call was submitted as a transcript, there is no recording to bleep."""
     if not settings.pii_masking:
         return Stored(analysis.to_dict(), None)
     clear = analysis.to_dict()
     numbers = mask_analysis(analysis)
     masked = analysis.to_dict()
-    spans = bleep_spans(numbers, settings.pii_bleep_pad_s, analysis.call.length_s)
-    if spans:
+    spans = bleep_spans(numbers, settings.pii_bleep_pad_s, analysis.call.length_s) if audio is not None else []
+    if spans and audio is not None:
         store.save_masked(call_id, bleeped_flac(audio, spans, settings.pii_bleep, settings.max_duration_s))
     original = {k: clear[k] for k in ("turns", "events", "scorecard")} if numbers else None
     return Stored(masked, PiiMask(call_id=call_id, numbers=[n.to_dict() for n in numbers],

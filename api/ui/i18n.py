@@ -37,6 +37,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "open": ("打开", "Open"),
     "no_calls": ("没有符合条件的通话", "No calls match"),
     "transcript": ("转写文本", "Transcript"),
+    "no_recording": ("该通话以转写文本提交，没有录音", "This call was submitted as a transcript: it has no recording"),
     "findings": ("发现的问题", "Findings"),
     "scorecard": ("评分表", "Scorecard"),
     "item": ("项目", "Item"),

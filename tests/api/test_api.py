@@ -98,7 +98,8 @@ def test_bad_inputs_refused_and_nothing_stored(server: Server, keys: dict[str, s
         assert is_problem(submit(c, metadata={"rubric": "no_such_rubric"}), 422)["code"] == "unknown_rubric"
         big = (FIXTURES / "zh_forbidden_refund.wav").read_bytes()  # 0.66 MB, over the 0.6 MB test limit
         assert is_problem(submit(c, "big.wav", content=big), 413)["code"] == "too_large"
-        is_problem(c.post("/v1/calls", data={"metadata": "{}"}), 422)  # no audio part
+        assert is_problem(c.post("/v1/calls", data={"metadata": "{}"}), 415)["code"] == "unsupported_media_type"
+        is_problem(c.post("/v1/calls", files={"metadata": (None, "{}")}), 422)  # multipart, no audio part
         assert c.get("/v1/calls").json()["items"] == before
         assert stored_files(server) == files_before
 

@@ -99,17 +99,15 @@ import os, sys, time
 from pathlib import Path
 from api.storage import AudioStore
 
-class Endless:
-    def read(self, n):
-        time.sleep(0.05)
-        parts = list(store.tmp.glob(f"*-{os.getpid()}@*.part"))
-        if parts and not told:
-            print(parts[-1].name, flush=True); told.append(1)
-        return b"x" * 4096
-
 told = []
 store = AudioStore(Path(sys.argv[1]) / "audio", Path(sys.argv[1]) / "tmp")
-store.receive(Endless(), 10**12)
+incoming = store.incoming(10**12)
+while True:
+    incoming.write(b"x" * 4096)
+    parts = list(store.tmp.glob(f"*-{os.getpid()}@*.part"))
+    if parts and not told:
+        print(parts[-1].name, flush=True); told.append(1)
+    time.sleep(0.05)
 """
 
 
