@@ -95,20 +95,21 @@ def test_delete_while_same_recording_uploaded_again_keeps_it(pg_server: Server) 
 # A process writing an upload into the store through the service's own code, forever (a request
 # body that never ends), printing the temp file once it exists.
 WRITER = """
-import os, sys, time
+import sys, time
 from pathlib import Path
 from api.storage import AudioStore
 
 class Endless:
     def read(self, n):
         time.sleep(0.05)
-        parts = list(store.tmp.glob(f"*-{os.getpid()}@*.part"))
-        if parts and not told:
-            print(parts[-1].name, flush=True); told.append(1)
+        if not told:
+            (mine,) = set(store.tmp.iterdir()) - before
+            print(mine.name, flush=True); told.append(1)
         return b"x" * 4096
 
 told = []
 store = AudioStore(Path(sys.argv[1]) / "audio", Path(sys.argv[1]) / "tmp")
+before = set(store.tmp.iterdir())
 store.receive(Endless(), 10**12)
 """
 
