@@ -95,7 +95,7 @@ def test_delete_while_same_recording_uploaded_again_keeps_it(pg_server: Server) 
 # A process writing an upload into the store through the service's own code, forever (a request
 # body that never ends), printing the temp file once it exists.
 WRITER = """
-import os, sys, time
+import sys, time
 from pathlib import Path
 from api.storage import AudioStore
 
@@ -104,9 +104,8 @@ store = AudioStore(Path(sys.argv[1]) / "audio", Path(sys.argv[1]) / "tmp")
 incoming = store.incoming(10**12)
 while True:
     incoming.write(b"x" * 4096)
-    parts = list(store.tmp.glob(f"*-{os.getpid()}@*.part"))
-    if parts and not told:
-        print(parts[-1].name, flush=True); told.append(1)
+    if not told:
+        print(incoming.path.name, flush=True); told.append(1)
     time.sleep(0.05)
 """
 
