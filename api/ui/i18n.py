@@ -206,7 +206,7 @@ NAMES: dict[str, tuple[str, str]] = {
     "frustrated": ("不满", "frustrated"), "anxious": ("焦虑", "anxious"), "satisfied": ("满意", "satisfied"),
     "neutral": ("平静", "neutral"),
     # pii kinds
-    "phone": ("手机号", "phone number"), "id_card": ("身份证号", "ID card number"),
+    "phone": ("手机号", "phone number"), "id_number": ("身份证号", "ID card number"),
     "bank_card": ("银行卡号", "bank card number"),
     # roles
     "inspector": ("质检员", "inspector"), "supervisor": ("主管", "supervisor"), "admin": ("管理员", "admin"),
