@@ -162,6 +162,12 @@ def test_finalise_names_the_unscored_manual_items(ui_server: dict[str, Any], bro
     assert manual
     page = login(browser, srv.base, "insp")
     page.goto(f"{srv.base}/ui/calls/{cid}")
+    # A script that asks the same form for JSON gets the problem, the items named.
+    csrf = page.locator("#finalize-form input[name=csrf]").get_attribute("value") or ""
+    r = page.request.post(f"{srv.base}/ui/calls/{cid}/finalize", form={"csrf": csrf},
+                          headers={"Accept": "application/problem+json"})
+    assert r.status == 409 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "manual_unscored" and r.json()["items"] == [i["id"] for i in manual]
     with page.expect_navigation():
         page.click("#finalize")
     status, message, _ = error_of(page)
