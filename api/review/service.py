@@ -243,10 +243,15 @@ def rescore(session: Session, settings: Settings, username: str, call: Call, ref
     version = Rescore(call_id=call.id, rubric=rescored.rubric, scorecard=card, status="proposed",
                       created_by=username, created_at=utcnow())
     session.add(version)
-    audit(session, call.id, username, "rescore", None, {"rubric": call.rubric, "total": call.score},
+    audit(session, call.id, username, "rescore", None, {"rubric": official_rubric(call), "total": call.score},
           {"rubric": rescored.rubric, "total": card.get("total")})
     session.commit()
     return version
+
+
+def official_rubric(call: Call) -> str:
+    """id@version of the rubric the call's official scorecard was scored with."""
+    return f"{call.rubric_id}@{call.rubric_version}" if call.rubric_id else (call.rubric or "")
 
 
 def rescores(session: Session, call: Call) -> list[Rescore]:
@@ -269,7 +274,7 @@ def adopt(session: Session, settings: Settings, username: str, call: Call, versi
     if version.status != "proposed":
         raise Problem(409, f"rescore {version.id} is {version.status} already", code="rescore_adopted",
                       rescore_status=version.status)
-    before = {"rubric": call.rubric, "total": call.score}
+    before = {"rubric": official_rubric(call), "total": call.score}
     card = calls.make_official(session, settings, call, calls.score_under(session, settings, call, version.rubric))
     now = utcnow()
     for other in rescores(session, call):
@@ -331,7 +336,7 @@ def rescore_out(version: Rescore, call: Call) -> dict[str, Any]:
     card = version.scorecard
     return {"id": version.id, "call_id": call.id, "rubric": version.rubric, "status": version.status,
             "score": card.get("total"), "passed": card.get("passed"), "fatal": card.get("fatal"),
-            "official_rubric": call.rubric, "official_score": call.score, "scorecard": card,
+            "official_rubric": official_rubric(call), "official_score": call.score, "scorecard": card,
             "created_by": version.created_by, "created_at": version.created_at.isoformat(),
             "decided_by": version.decided_by,
             "decided_at": version.decided_at.isoformat() if version.decided_at else None,

@@ -73,6 +73,7 @@ def call_page(request: Request, ctx: CtxDep, session: SessionDep, who: WhoDep, c
                 n=namer(lang_of(request), svc.item_names(res["scorecard"], *(v.scorecard for v in versions))),
                 unscored=[i["id"] for i in svc.unscored_manual_items(res["scorecard"], review)],
                 versions=versions, compare=svc.side_by_side(res["scorecard"], versions),
+                official_rubric=svc.official_rubric(call),
                 emotion=svc.emotion_track(res),
                 rubrics=[r for r in rubric_service.list_all(session) if r["language"] == language or not language]
                 if can_review else [])

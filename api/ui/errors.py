@@ -30,7 +30,11 @@ async def _json(handler: Handler, request: Request, exc: Exception) -> Response:
 
 
 def is_ui(request: Request) -> bool:
-    return request.url.path == "/" or request.url.path.startswith("/ui/")
+    """A page for a browser on the UI's routes; problem+json for a script that asks for JSON there too."""
+    if not (request.url.path == "/" or request.url.path.startswith("/ui/")):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept or "json" not in accept
 
 
 def _message(lang: str, status: int, code: str, extra: dict[str, Any], detail: str) -> str:

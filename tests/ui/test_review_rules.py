@@ -170,11 +170,13 @@ def shown_ids() -> set[str]:
     and semantic labels, roles, appeal states and audit actions."""
     from api.auth.models import ROLES, USER_ROLES
     from api.review.service import ITEM_STATUSES
+    from qa_engine.privacy.numbers import KINDS
     from qa_engine.semantic.classifier import AGENT_LABELS, CUSTOMER_LABELS
 
-    ids = set(ITEM_STATUSES) | set(ROLES) | set(USER_ROLES) | set(AGENT_LABELS) | set(CUSTOMER_LABELS)
+    ids = set(ITEM_STATUSES) | set(ROLES) | set(USER_ROLES) | set(AGENT_LABELS) | set(CUSTOMER_LABELS) | set(KINDS)
     ids |= {"open", "accepted", "rejected", "override", "finalize", "appeal", "appeal_accepted", "appeal_rejected",
-            "rescore", "adopt_rescore", "fast_speech", "slow_speech", "missing_greeting", "missing_closing"}
+            "rescore", "adopt_rescore", "proposed", "adopted", "superseded", "fast_speech", "slow_speech",
+            "missing_greeting", "missing_closing"}
     for path in (ROOT / "rubrics").glob("*.yaml"):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         ids |= {i["id"] for i in doc["items"]} | {f["id"] for f in doc.get("flags", [])}
