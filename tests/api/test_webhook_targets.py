@@ -70,7 +70,7 @@ def receiver() -> Iterator[Receiver]:
 def api_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """API only (no workers): registration needs none, and it starts fast."""
     srv = Server(tmp_path_factory.mktemp("hooks"), backend, QA_START_WORKERS="false")
-    srv.start()
+    srv.start(wait_ready=False)
     yield srv
     srv.stop()
 
@@ -172,9 +172,9 @@ def test_redirect_is_not_followed(tmp_path: Path, receiver: Receiver) -> None:
 
 def test_delivery_connects_to_the_address_checked(tmp_path: Path, receiver: Receiver,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A name whose DNS answer changes between the check and the connection (rebinding): the first answer
-    is checked and connected to; the name still goes in the Host header."""
-    answers = iter(["127.0.0.1", "10.9.9.9"])  # the second would be a private address where nothing listens
+    """A name whose DNS answer changes (rebinding): the answer is checked (a private one refused), and the
+    delivery connects to the address checked, not to a second answer; the name still goes in the Host header."""
+    answers: list[str] = []
     calls: list[str] = []
     real = socket.getaddrinfo
 
@@ -182,17 +182,28 @@ def test_delivery_connects_to_the_address_checked(tmp_path: Path, receiver: Rece
         if host != "hooks.rebind.test":
             return real(host, port, *a, **kw)
         calls.append(host)
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers.pop(0), port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
     url = receiver.url.replace("127.0.0.1", "hooks.rebind.test")
-    db, settings = _report_db(tmp_path, report_webhook_url=url, webhook_allow="127.0.0.1/32", webhook_timeout_s=3)
+    db, settings = _report_db(tmp_path, report_webhook_url=url, webhook_timeout_s=3)
     run_once(db, settings, NOW)
+    answers[:] = ["10.9.9.9"]  # the name now points inside: refused, nothing connected to
     assert webhooks.deliver_due(db, settings) == 1
-    assert _deliveries(db)[0]["status"] == "delivered", _deliveries(db)
+    [d] = _deliveries(db)
+    assert d["status"] == "failed" and "hooks.rebind.test (10.9.9.9) is a private address" in d["last_error"], d
+
+    db2, settings = _report_db(tmp_path / "2", report_webhook_url=url, webhook_allow="127.0.0.1/32",
+                               webhook_timeout_s=3)
+    run_once(db2, settings, NOW)
+    calls.clear()
+    answers[:] = ["127.0.0.1", "10.9.9.9"]  # a second look-up would get a private address where nothing listens
+    assert webhooks.deliver_due(db2, settings) == 1
+    assert _deliveries(db2)[0]["status"] == "delivered", _deliveries(db2)
     assert calls == ["hooks.rebind.test"]  # resolved once
     assert receiver.got[0][0]["host"] == f"hooks.rebind.test:{receiver.port}"
     db.engine.dispose()
+    db2.engine.dispose()
 
 
 def test_client_webhook_refused_at_delivery(tmp_path: Path, receiver: Receiver) -> None:

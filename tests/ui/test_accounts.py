@@ -23,7 +23,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """API only: the calls stay queued, which is all the filters need."""
     srv = Server(tmp_path_factory.mktemp("acc-ui"), "", QA_START_WORKERS="false", QA_LOGIN_MAX_FAILURES="3",
                  QA_LOGIN_LOCKOUT_S=str(LOCKOUT_S))
-    srv.start()
+    srv.start(wait_ready=False)
     try:
         for name, role, agent in (("insp", "inspector", None), ("alice", "agent", "A1"), ("bob", "agent", "A2")):
             args = ["users", "create", "--username", name, "--role", role] + (["--agent-id", agent] if agent else [])
