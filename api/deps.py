@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -36,7 +36,7 @@ class AppContext:
         self.runner.enqueue(call_id)
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:  # async: no thread-pool hop for a lookup
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -66,8 +66,8 @@ def get_principal(
     return key
 
 
-def require(*roles: str) -> Callable[..., ApiKey]:
-    def _dep(key: Annotated[ApiKey, Depends(get_principal)]) -> ApiKey:
+def require(*roles: str) -> Callable[..., Awaitable[ApiKey]]:
+    async def _dep(key: Annotated[ApiKey, Depends(get_principal)]) -> ApiKey:
         if key.role not in roles:
             raise Problem(403, f"this needs the role {' or '.join(roles)}; your key has the role {key.role}",
                           code="forbidden")

@@ -124,14 +124,62 @@ MIN_DURATION_S = 0.5
 
 
 def probe(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioInfo:
-    """Check a recording cheaply: container, codec, rate, channels and length from its header, and its
-    first second decoded. Bounded work whatever the file's length (FFmpeg reads a few MB at most to
-    probe); `decode` still does the full read, and the silence check, later."""
+    """Check a recording cheaply: container, codec, rate, channels and length from its header, and (but for
+    PCM and G.711 WAV, whose header says it all) its first second decoded. Bounded work whatever the file's
+    length (FFmpeg reads a few MB at most to probe); `decode` still does the full read, and the silence
+    check, later."""
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
         raise AudioError(f"{path.name}: the file is empty (0 bytes); send the recording again")
     _check_wav_header(path, size)
+    info = _pcm_wav_info(path, size)
+    if info is None:
+        info = _probe_with_ffmpeg(path)
+    if info.duration_s > max_duration_s:
+        raise AudioError(f"{path.name}: the recording is {info.duration_s / 60:.0f} min long, over the limit of "
+                         f"{max_duration_s / 60:.0f} min; split it or raise the limit")
+    if info.duration_s < MIN_DURATION_S:
+        raise AudioError(f"{path.name}: the recording is only {info.duration_s:.2f} s long; nothing to analyse")
+    return info
+
+
+# WAVE format tags whose samples are read as they are (any bytes are samples): the header says it all.
+_WAV_CODECS = {(1, 8): "pcm_u8", (1, 16): "pcm_s16le", (1, 24): "pcm_s24le", (1, 32): "pcm_s32le",
+               (3, 32): "pcm_f32le", (3, 64): "pcm_f64le", (6, 8): "pcm_alaw", (7, 8): "pcm_mulaw"}
+
+
+def _pcm_wav_info(path: Path, size: int) -> AudioInfo | None:
+    """A PCM / G.711 WAV read from its fmt and data chunks alone; None for anything else (FFmpeg probes it)."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos, fmt = 12, None
+        while pos + 8 <= size:
+            fh.seek(pos)
+            cid, clen = struct.unpack("<4sI", fh.read(8))
+            if cid == b"fmt " and clen >= 16:
+                fmt = struct.unpack("<HHIIHH", fh.read(16))
+                if fmt[0] == 0xFFFE and clen >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the sub-format
+                    fh.seek(pos + 8 + 24)
+                    fmt = (struct.unpack("<H", fh.read(2))[0], *fmt[1:])
+            elif cid == b"data":
+                if fmt is None:
+                    return None
+                tag, channels, rate, _, block, bits = fmt
+                codec = _WAV_CODECS.get((tag, bits))
+                if codec is None or channels < 1 or rate < 1 or block != channels * bits // 8:
+                    return None
+                have = size - (pos + 8)
+                frames = (have if clen in (0, 0xFFFFFFFF) else min(clen, have)) // block
+                return AudioInfo(container="wav", codec=codec, sample_rate=rate, channels=channels,
+                                 duration_s=frames / rate)
+            pos += 8 + clen + (clen & 1)
+    return None
+
+
+def _probe_with_ffmpeg(path: Path) -> AudioInfo:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, ValueError, OSError) as exc:
@@ -148,11 +196,6 @@ def probe(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> A
         if declared is None:
             raise AudioError(f"{path.name}: the header gives no length; send a complete recording "
                              "(WAV, FLAC, MP3, OGG, M4A)")
-        if declared > max_duration_s:
-            raise AudioError(f"{path.name}: the recording is {declared / 60:.0f} min long, over the limit of "
-                             f"{max_duration_s / 60:.0f} min; split it or raise the limit")
-        if declared < MIN_DURATION_S:
-            raise AudioError(f"{path.name}: the recording is only {declared:.2f} s long; nothing to analyse")
         decoded = 0.0
         try:
             for frame in container.decode(stream):
