@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import service
 from api.auth.models import ApiKey
 from api.deps import Principal, SessionDep, require
+from api.inputs import Text
 from api.problems import Problem, responses
 from api.ui.pages import COOKIE, PRE_CSRF, WhoDep, check_csrf, page, safe_next
 
@@ -24,7 +25,7 @@ ui_router = APIRouter(tags=["web UI"], include_in_schema=False)
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "client", "name": "crm"}]})
     role: Literal["client", "inspector", "supervisor", "admin", "privacy_officer"]
-    name: str = Field("", max_length=200)
+    name: Text = Field("", max_length=200)
 
 
 @router.post("/keys", status_code=201, response_model=dict[str, Any], responses=responses(401, 403, 422))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile, status
@@ -14,6 +13,7 @@ from api.calls import service
 from api.calls.models import Call
 from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, RescoreIn, Transcript
 from api.deps import CtxDep, Principal, SessionDep, require
+from api.inputs import UtcTime
 from api.privacy import service as privacy
 from api.problems import Problem, responses
 from api.storage import MEDIA_TYPES
@@ -57,16 +57,7 @@ def submit_batch(
                                                      "(same order)")] = None,
 ) -> list[BatchItem]:
     """Each recording is accepted or refused on its own; the answer lists the outcome of each."""
-    metas: list[Any] = [None] * len(audio)
-    if metadata:
-        try:
-            parsed = json.loads(metadata)
-        except json.JSONDecodeError as exc:
-            raise Problem(422, f"'metadata' is not valid JSON: {exc.msg}", code="invalid_metadata") from exc
-        if not isinstance(parsed, list) or len(parsed) != len(audio):
-            raise Problem(422, f"'metadata' must be a JSON array with one object per file ({len(audio)})",
-                          code="invalid_metadata")
-        metas = parsed
+    metas = service.parse_metadata_list(metadata, len(audio))
     out: list[BatchItem] = []
     for i, (f, m) in enumerate(zip(audio, metas, strict=True)):
         try:
@@ -87,8 +78,8 @@ def list_calls(
     session: SessionDep, key: Principal,
     agent: Annotated[str | None, Query(max_length=200, description="agent_id")] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
-    date_from: Annotated[datetime | None, Query(description="call date >= (started_at, else received)")] = None,
-    date_to: Annotated[datetime | None, Query(description="call date <")] = None,
+    date_from: Annotated[UtcTime | None, Query(description="call date >= (started_at, else received)")] = None,
+    date_to: Annotated[UtcTime | None, Query(description="call date <")] = None,
     status: Annotated[Literal["queued", "processing", "done", "failed"] | None, Query()] = None,
     flag: Annotated[str | None, Query(max_length=100, description="e.g. escalation")] = None,
     score_min: Annotated[float | None, Query()] = None,
