@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api import inputs
 from api.auth.models import ApiKey
 from api.calls.models import TRANSCRIPT_FORMAT, Call, Result, StoredAudio, decode_tags, has_tag
 from api.calls.schemas import CallMetadata, CallOut
@@ -28,7 +30,7 @@ from api.database.core import Database, utcnow
 from api.jobs.models import Job
 from api.jobs.service import summary_fields
 from api.privacy import service as privacy
-from api.problems import Problem
+from api.problems import Problem, validation_errors
 from api.rubrics import service as rubrics
 from api.storage import AudioStore, sniff
 from api.webhooks.models import Delivery  # noqa: F401  (cascade target)
@@ -43,28 +45,55 @@ TRANSCRIPT = "transcript"  # the form part of a call submitted as a transcript i
 
 
 def parse_metadata(raw: str | None) -> CallMetadata:
+    """The `metadata` form field (a JSON object) as CallMetadata: 422 with the reason when it is not one."""
     if raw is None or not raw.strip():
         return CallMetadata.model_validate({})
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise Problem(422, f"the 'metadata' field is not valid JSON ({exc.msg} at character {exc.pos}); "
-                      "send a JSON object such as {\"agent_id\": \"A1\"}", code="invalid_metadata") from exc
+    data = _metadata_json(raw)
     if not isinstance(data, dict):
         raise Problem(422, "the 'metadata' field must be a JSON object", code="invalid_metadata")
+    return validate_metadata(data)
+
+
+def parse_metadata_list(raw: str | None, count: int) -> list[dict[str, Any] | None]:
+    """The batch's `metadata` field: a JSON array of one object (or null) per file, each checked now."""
+    if raw is None or not raw.strip():
+        return [None] * count
+    data = _metadata_json(raw)
+    if not isinstance(data, list) or len(data) != count:
+        raise Problem(422, f"'metadata' must be a JSON array with one object per file ({count})",
+                      code="invalid_metadata")
+    for m in data:
+        if m is not None and not isinstance(m, dict):
+            raise Problem(422, "each entry of 'metadata' must be a JSON object or null", code="invalid_metadata")
+    return data
+
+
+def _metadata_json(raw: str) -> Any:
+    try:
+        return inputs.loads(raw, "the 'metadata' field")
+    except inputs.InputError as exc:
+        raise Problem(422, str(exc), code="invalid_metadata") from exc
+
+
+def validate_metadata(data: dict[str, Any]) -> CallMetadata:
     try:
         return CallMetadata.model_validate(data)
     except ValidationError as exc:
-        errors = [{"field": "metadata." + ".".join(str(x) for x in e["loc"]), "message": e["msg"]}
-                  for e in exc.errors()]
+        errors = validation_errors(exc.errors(), "metadata")
         raise Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                       code="invalid_metadata", errors=errors) from exc
 
 
+def check_filename(filename: str) -> None:
+    """The upload's file name is stored with the call: 422 when a database cannot store it."""
+    try:
+        inputs.storable(filename)
+    except inputs.InputError as exc:
+        raise Problem(422, f"the file name {exc}; rename the file", code="invalid_filename") from exc
+
+
 def _naive_utc(dt: datetime | None) -> datetime | None:
-    if dt is None or dt.tzinfo is None:
-        return dt
-    return dt.astimezone(UTC).replace(tzinfo=None)
+    return None if dt is None else inputs.naive_utc(dt)
 
 
 def find_existing(session: Session, client: ApiKey, external_id: str | None, idem_key: str | None) -> Call | None:
@@ -87,6 +116,7 @@ def submit(session: Session, settings: Settings, store: AudioStore, writer: Call
     Returns (call, was_duplicate)."""
     try:
         meta = parse_metadata(metadata_raw)
+        check_filename(received.filename)
         if idem_key is not None and not 0 < len(idem_key) <= 200:
             raise Problem(422, "the Idempotency-Key header must be 1-200 characters", code="invalid_request")
         existing = find_existing(session, client, meta.external_id, idem_key)
@@ -243,15 +273,30 @@ def _encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> list[Any]:
+def _decode_cursor(cursor: str, field: str) -> tuple[Any, str]:
+    """(last sort value, last id) from a cursor made by `_encode_cursor` for the same sort; anything else,
+    tampered or from another sort, is a 422."""
+    invalid = Problem(422, "the cursor is invalid; pass back next_cursor from the previous page unchanged, "
+                      "with the same sort", code="invalid_cursor")
     try:
-        vals = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(vals, list) or len(vals) != 2:
-            raise ValueError
-        return vals
-    except Exception as exc:
-        raise Problem(422, "the cursor is invalid; pass back next_cursor from the previous page unchanged",
-                      code="invalid_cursor") from exc
+        vals = inputs.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), "the cursor",
+                            max_depth=1)
+    except (inputs.InputError, ValueError) as exc:
+        raise invalid from exc
+    if not isinstance(vals, list) or len(vals) != 2 or not isinstance(vals[1], str) or len(vals[1]) > 64:
+        raise invalid
+    last, last_id = vals
+    if field == "created_at":
+        try:
+            when = datetime.fromisoformat(last) if isinstance(last, str) else None
+        except ValueError:
+            when = None
+        if when is None or when.tzinfo is not None:
+            raise invalid
+        return when, last_id
+    if isinstance(last, bool) or not isinstance(last, int | float) or not math.isfinite(last):
+        raise invalid
+    return float(last), last_id
 
 
 def list_calls(session: Session, key: ApiKey, *, agent: str | None, team: str | None,
@@ -283,14 +328,7 @@ def list_calls(session: Session, key: ApiKey, *, agent: str | None, team: str | 
     field = sort.lstrip("-")
     col: Any = func.coalesce(Call.score, -1.0) if field == "score" else Call.created_at
     if cursor:
-        last, last_id = _decode_cursor(cursor)
-        if field == "created_at":
-            try:
-                last = datetime.fromisoformat(str(last))
-            except ValueError as exc:
-                raise Problem(422, "the cursor is invalid", code="invalid_cursor") from exc
-        elif not isinstance(last, int | float):
-            raise Problem(422, "the cursor is invalid", code="invalid_cursor")
+        last, last_id = _decode_cursor(cursor, field)
         if desc:
             q = q.where(or_(col < last, and_(col == last, Call.id < last_id)))
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
@@ -16,6 +15,7 @@ from api.calls import service, upload
 from api.calls.models import Call
 from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, Transcript
 from api.deps import AppContext, CtxDep, Principal, SessionDep, require
+from api.inputs import UtcTime
 from api.privacy import service as privacy
 from api.problems import Problem, responses
 from api.storage import MEDIA_TYPES
@@ -95,18 +95,8 @@ async def submit_call(
 
 
 def _store_batch(ctx: AppContext, session: Session, key: ApiKey, form: upload.ReceivedForm) -> list[BatchItem]:
-    metas: list[Any] = [None] * len(form.files)
-    metadata = form.fields.get("metadata")
     try:
-        if metadata:
-            try:
-                parsed = json.loads(metadata)
-            except json.JSONDecodeError as exc:
-                raise Problem(422, f"'metadata' is not valid JSON: {exc.msg}", code="invalid_metadata") from exc
-            if not isinstance(parsed, list) or len(parsed) != len(form.files):
-                raise Problem(422, f"'metadata' must be a JSON array with one object per file ({len(form.files)})",
-                              code="invalid_metadata")
-            metas = parsed
+        metas = service.parse_metadata_list(form.fields.get("metadata"), len(form.files))
     except Problem:
         form.discard()
         raise
@@ -144,8 +134,8 @@ def list_calls(
     session: SessionDep, key: Principal,
     agent: Annotated[str | None, Query(max_length=200, description="agent_id")] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
-    date_from: Annotated[datetime | None, Query(description="call date >= (started_at, else received)")] = None,
-    date_to: Annotated[datetime | None, Query(description="call date <")] = None,
+    date_from: Annotated[UtcTime | None, Query(description="call date >= (started_at, else received)")] = None,
+    date_to: Annotated[UtcTime | None, Query(description="call date <")] = None,
     status: Annotated[Literal["queued", "processing", "done", "failed"] | None, Query()] = None,
     flag: Annotated[str | None, Query(max_length=100, description="e.g. escalation")] = None,
     score_min: Annotated[float | None, Query()] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import statistics
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,11 @@ from api.problems import Problem
 from api.review.models import Review
 from api.review.service import effective_result
 from qa_engine.types import UNSCORED_STATUSES
+
+# A client's text (agent and team ids) goes into the CSV and XLSX: control characters are left out (an XLSX cell
+# cannot hold them) and text a spreadsheet would run as a formula gets a leading apostrophe (OWASP, CSV injection).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS = ["group", "name", "calls_analysed", "reviewed", "confirmed", "avg_score", "median_score", "pass_rate",
            "fatal", "violations"]
@@ -172,13 +178,26 @@ def _flat(g: dict[str, Any]) -> list[Any]:
             g["avg_score"], g["median_score"], g["pass_rate"], g["fatal"], "; ".join(f"{k}={n}" for k, n in v.items())]
 
 
+def spreadsheet_cell(value: Any) -> Any:
+    """`value` as a spreadsheet cell shows it and runs nothing: text without control characters, and quoted
+    where it starts like a formula (a lone '-', the report's "no agent", stays as it is)."""
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL.sub("", value)
+    return "'" + text if len(text) > 1 and text.startswith(_FORMULA_START) else text
+
+
+def _row(values: list[Any]) -> list[Any]:
+    return [spreadsheet_cell(v) for v in values]
+
+
 def to_csv(report: dict[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(COLUMNS)
     for g in report["groups"]:
-        w.writerow(_flat(g))
-    w.writerow(_flat({"group": "all", "name": "all", **report["total"]}))
+        w.writerow(_row(_flat(g)))
+    w.writerow(_row(_flat({"group": "all", "name": "all", **report["total"]})))
     return buf.getvalue()
 
 
@@ -191,16 +210,17 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     ws.title = f"daily {report['day']}"
     ws.append(COLUMNS)
     for g in report["groups"]:
-        ws.append(_flat(g))
-    ws.append(_flat({"group": "all", "name": "all", **report["total"]}))
+        ws.append(_row(_flat(g)))
+    ws.append(_row(_flat({"group": "all", "name": "all", **report["total"]})))
     worst = wb.create_sheet("worst calls")
     worst.append(["call", "agent", "team", "score"])
     for c in report["worst_calls"]:
-        worst.append([c["id"], c["agent"], c["team"], c["score"]])
+        worst.append(_row([c["id"], c["agent"], c["team"], c["score"]]))
     cal = wb.create_sheet("calibration")
     cal.append(["item", "reviewed", "agreement", "kappa", "overridden", "example calls"])
     for c in report.get("calibration", []):
-        cal.append([c["item"], c["reviewed"], c["agreement"], c["kappa"], c["overridden"], " ".join(c["examples"])])
+        cal.append(_row([c["item"], c["reviewed"], c["agreement"], c["kappa"], c["overridden"],
+                         " ".join(c["examples"])]))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
