@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     # its own (`qa_engine.analyze`), sharing nothing with other calls. On cuda, when not set (here or by
     # `qa-engine worker --batch-size`), it is chosen from the GPU's free memory (gpu/).
     batch_size: int = 8
-    # How long a partial batch waits for windows of other calls still being prepared.
-    batch_wait_s: float = 0.2
+    # How long a partial batch waits for the next window while other calls are still being
+    # prepared (it goes at once when every call in flight is waiting on the ASR): fuller batches on a GPU.
+    batch_wait_s: float = 2.0
     # `qa-engine worker --device cuda`: calls analysed at once (threads sharing the one
     # model); more calls in flight fill bigger batches. CPU workers keep --concurrency 1.
     calls_in_flight: int = 8

@@ -17,6 +17,7 @@ from api.auth import service
 from api.auth.models import ApiKey
 from api.database.core import utcnow
 from api.deps import CtxDep, Principal, SessionDep, require
+from api.inputs import Text
 from api.problems import Problem, responses
 from api.ui.pages import COOKIE, PRE_CSRF, WhoDep, check_csrf, page, safe_next
 
@@ -31,7 +32,7 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"role": "client", "name": "crm", "expires_in_days": 90}]})
     role: Literal["client", "inspector", "supervisor", "admin", "privacy_officer"]
-    name: str = Field("", max_length=200)
+    name: Text = Field("", max_length=200)
     expires_at: datetime | None = Field(None, description="when the key stops working (UTC if no offset)")
     expires_in_days: float | None = Field(None, gt=0, le=36500, description="or: days from now")
 

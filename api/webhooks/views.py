@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from api.auth.models import ApiKey
 from api.deps import CtxDep, SessionDep, require
+from api.inputs import Text
 from api.problems import Problem, responses
 from api.webhooks import service
 from api.webhooks.models import Webhook
@@ -18,7 +19,7 @@ Owner = Annotated[ApiKey, Depends(require("client", "admin"))]
 
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"url": "https://crm.example/qa"}]})
-    url: str = Field(..., pattern=r"^https?://[^\s]+$", max_length=2000)
+    url: Text = Field(..., pattern=r"^https?://[^\s]+$", max_length=2000)
 
 
 @router.post("", status_code=201, response_model=dict[str, Any], responses=responses(401, 403, 422))
