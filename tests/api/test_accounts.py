@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -169,5 +170,20 @@ def test_session_cookie_secure_flag(api_only: Server, tmp_path_factory: pytest.T
         assert r.status_code == 303, r.text
         cookie = next(v for v in r.headers.get_list("set-cookie") if v.startswith("qa_session="))
         assert "; secure" in cookie.lower() and "httponly" in cookie.lower(), cookie
+    finally:
+        srv.stop()
+
+
+def test_login_throttled_per_client_address(tmp_path: Path) -> None:
+    """Guessing across many user names from one address: the address is locked, for every user name."""
+    srv = Server(tmp_path / "qa", "", QA_START_WORKERS="false", QA_LOGIN_MAX_FAILURES_PER_ADDRESS="4")
+    srv.start(wait_ready=False)
+    try:
+        subprocess.run([sys.executable, "-m", "api.cli", "users", "create", "--username", "eve", "--role",
+                        "inspector"], cwd=ROOT, check=True, timeout=60, capture_output=True,
+                       env={**srv.env, "QA_USER_PASSWORD": PASSWORD})
+        assert [_login(srv, f"user{i}", "guess").status_code for i in range(4)] == [303, 303, 303, 429]
+        r = _login(srv, "eve", PASSWORD)
+        assert r.status_code == 429 and "qa_session" not in r.cookies, r.status_code
     finally:
         srv.stop()
