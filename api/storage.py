@@ -75,6 +75,41 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class Incoming:
+    """An upload being received: written to its `.part` file and hashed piece by piece; TooLarge past
+    `limit` bytes. `finish` makes it durable (fsync) for `AudioStore.commit`; `discard` removes it."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path, self.limit, self.size = path, limit, 0
+        self._hash = hashlib.sha256()
+        self._out: BinaryIO | None = path.open("wb")
+
+    def write(self, data: bytes) -> None:
+        if self.size + len(data) > self.limit:
+            raise TooLarge(self.size + len(data))
+        assert self._out is not None
+        self.size += len(data)
+        self._hash.update(data)
+        self._out.write(data)
+
+    def finish(self, last: bytes = b"") -> tuple[Path, str, int]:
+        """(path, sha256, size) of the complete upload, on disk."""
+        if last:
+            self.write(last)
+        assert self._out is not None
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        self._out = None
+        return self.path, self._hash.hexdigest(), self.size
+
+    def discard(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        self.path.unlink(missing_ok=True)
+
+
 class AudioStore:
     def __init__(self, root: Path, tmp: Path) -> None:
         self.root, self.tmp = root, tmp
@@ -88,24 +123,9 @@ class AudioStore:
         """A new temp file name in the store's tmp folder, naming its writer (see `clean_orphans`)."""
         return self.tmp / f"{uuid.uuid4().hex}-{os.getpid()}@{_host()}{PART}"
 
-    def receive(self, src: BinaryIO, limit: int) -> tuple[Path, str, int]:
-        """Copy an upload to a temp file (hashing as it goes); TooLarge past `limit` bytes."""
-        tmp = self.part_path()
-        h, size = hashlib.sha256(), 0
-        try:
-            with tmp.open("wb") as out:
-                while chunk := src.read(CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(size)
-                    h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return tmp, h.hexdigest(), size
+    def incoming(self, limit: int) -> Incoming:
+        """A `.part` file for an upload that arrives in pieces (api/calls/upload.py)."""
+        return Incoming(self.part_path(), limit)
 
     def commit(self, tmp: Path, sha256: str) -> Path:
         """Move a received file into the store; on return it is on disk (file and folders fsynced).

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.database.core import Base, utcnow
 
 STATUSES = ("queued", "processing", "done", "failed")
+# Call.audio_format of a call submitted as a transcript (JSON) instead of a recording: it has no audio.
+TRANSCRIPT_FORMAT = "transcript"
 
 
 # Calls keep their flags and failed items as one text column, ",a,b," (empty: none), so a list

@@ -99,18 +99,14 @@ import sys, time
 from pathlib import Path
 from api.storage import AudioStore
 
-class Endless:
-    def read(self, n):
-        time.sleep(0.05)
-        if not told:
-            (mine,) = set(store.tmp.iterdir()) - before
-            print(mine.name, flush=True); told.append(1)
-        return b"x" * 4096
-
 told = []
 store = AudioStore(Path(sys.argv[1]) / "audio", Path(sys.argv[1]) / "tmp")
-before = set(store.tmp.iterdir())
-store.receive(Endless(), 10**12)
+incoming = store.incoming(10**12)
+while True:
+    incoming.write(b"x" * 4096)
+    if not told:
+        print(incoming.path.name, flush=True); told.append(1)
+    time.sleep(0.05)
 """
 
 

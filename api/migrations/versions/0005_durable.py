@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_durable'
-down_revision = '0004_privacy'
+down_revision = '0005_pages'
 branch_labels = None
 depends_on = None
 
