@@ -108,19 +108,22 @@ def daily(session: Session, day: date, agent_id: str | None = None, period: str 
     worst = sorted((r for r in rows if r["score"] is not None), key=lambda r: r["score"])[:10]
     return {"day": day.isoformat(), "period": period, "time_zone": tz, "from": first.isoformat(),
             "to": last.isoformat(), "total": _stats(rows), "previous": {"from": pfirst.isoformat(), **_stats(prev)},
-            "groups": groups, "item_names": item_names, "calibration": calibration(session, start, end, agent_id),
+            "groups": groups, "item_names": {k: v[0] for k, v in item_names.items()},
+            "item_names_en": {k: v[1] for k, v in item_names.items()},
+            "calibration": calibration(session, start, end, agent_id),
             "worst_calls": [{"id": r["id"], "agent": r["agent"], "team": r["team"], "score": r["score"]}
                             for r in worst]}
 
 
-def _item_names(session: Session, start: datetime, end: datetime) -> dict[str, str]:
-    """Scorecard item id -> its name in the rubric (as the scorecards of the period have it), for display."""
+def _item_names(session: Session, start: datetime, end: datetime) -> dict[str, tuple[str, str]]:
+    """Scorecard item id -> its (name, English name) in the rubric (as the scorecards of the period have them)."""
     q = (select(Result.scorecard).join(Call, Result.call_id == Call.id)
          .where(Call.status == "done", Call.call_date >= start, Call.call_date < end))
-    names: dict[str, str] = {}
+    names: dict[str, tuple[str, str]] = {}
     for (card,) in session.execute(q).all():
         for it in (card or {}).get("items", []):
-            names.setdefault(it["id"], it.get("name") or it["id"])
+            name = it.get("name") or it["id"]
+            names.setdefault(it["id"], (name, it.get("name_en") or name))
     return names
 
 
@@ -138,9 +141,10 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
 
 
 def calibration(session: Session, start: datetime, end: datetime, agent_id: str | None = None) -> list[dict[str, Any]]:
-    """Per rubric item over finalised reviews of calls dated [start, end): machine status against the
-    inspector's (an item the inspector left alone counts as confirmed): percent agreement, Cohen's kappa,
-    overrides, example calls."""
+    """Per rubric item over finalised reviews of calls dated [start, end): machine status (pass, fail or
+    needs_review) against the inspector's (an item the inspector left alone counts as confirmed): percent
+    agreement, Cohen's kappa, overrides, example calls. An inspector deciding a needs_review item (pass or fail)
+    is an override: the machine did not give that verdict."""
     q = (select(Result.scorecard, Review.items, Call.id).join(Call, Call.id == Result.call_id)
          .join(Review, Review.call_id == Call.id)
          .where(Review.finalized.is_(True), Call.call_date >= start, Call.call_date < end))
@@ -151,9 +155,9 @@ def calibration(session: Session, start: datetime, end: datetime, agent_id: str 
         for it in card.get("items", []):
             if it.get("status") in UNSCORED_STATUSES:
                 continue
-            machine = "pass" if it["status"] == "pass" else "fail"
+            machine = it["status"]
             o = (over or {}).get(it["id"])
-            human = machine if o is None else ("pass" if o["status"] == "pass" else "fail")
+            human = machine if o is None else o["status"]
             d = per.setdefault(it["id"], {"item": it["id"], "name": it.get("name", ""), "pairs": [], "examples": []})
             d["pairs"].append((machine, human))
             if machine != human and len(d["examples"]) < 5:
