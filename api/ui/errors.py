@@ -85,7 +85,9 @@ def error_page(request: Request, status: int, code: str, detail: str, extra: dic
 
 
 def install(app: FastAPI) -> None:
-    """Wrap the problem handlers installed by api.problems.install: a UI route gets the page, the API the JSON."""
+    """Wrap the problem handlers installed by api.problems.install: a UI route gets the page, the API the JSON.
+    An unexpected error stays with api.problems.LastResort (a 500 problem with its request id, the connection
+    kept): a handler for Exception here would answer and then re-raise."""
     json_problem: Handler = app.exception_handlers[Problem]
     json_http: Handler = app.exception_handlers[StarletteHTTPException]
     json_validation: Handler = app.exception_handlers[RequestValidationError]
