@@ -145,13 +145,14 @@ class _Embedding(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The state dict's last layer: a 1x1 convolution on the pooled statistics, then BN (no ReLU at use:
         # 3D-Speaker's DenseLayer in config 'batchnorm_' applies batchnorm only).
-        return self.nonlinear.batchnorm(self.linear(x.unsqueeze(-1)).squeeze(-1))
+        return self.nonlinear[0](self.linear(x.unsqueeze(-1)).squeeze(-1))
 
 
 class CAMPPlus(nn.Module):
     """CAM++ (Wang et al., 2023), 192-dimensional embeddings from 80 log-mel filterbanks."""
 
-    def __init__(self, embedding_size: int = EMBEDDING_DIM, growth: int = 32, bn_size: int = 4, init_channels: int = 128):
+    def __init__(self, embedding_size: int = EMBEDDING_DIM, growth: int = 32, bn_size: int = 4,
+                 init_channels: int = 128) -> None:
         super().__init__()
         self.head = _FCM()
         xvector: OrderedDict[str, nn.Module] = OrderedDict()
@@ -210,6 +211,8 @@ class VoiceprintModel:
     """CAM++ on CPU (or a device), one clip or a batch of equal-length clips at a time."""
 
     def __init__(self, network: CAMPPlus, name: str, device: str = "cpu") -> None:
+        if device == "cpu":
+            torch.set_num_threads(1)  # as the semantic encoders: more threads ran far slower beside the ASR
         self.network = network.to(device).eval()
         self.name = name
         self.device = device
