@@ -14,13 +14,19 @@ their own (qa_engine.scoring.scorecard).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
 from qa_engine import voiceprint
+from qa_engine.asr.models import load_manifest, sha256_of
 from qa_engine.asr.text import join_words
+from qa_engine.errors import ModelError
+from qa_engine.semantic.encoders import Encoder
+from qa_engine.semantic.models import HEADS_DIR, load_encoder
 from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, Speaker, SpeechRegion, Word
 
 # The longest piece given one voice label. CAM++ needs about a second of speech to tell two
@@ -133,21 +139,60 @@ def segment_texts(segments: list[Segment], words: list[Word], language: str) -> 
     return [join_words(t, language) for t in texts]
 
 
-def role_cues(text: str, agent_cues: list[str], customer_cues: list[str]) -> float:
-    """Positive when a stretch reads like the agent (您, 请问, 为您…), negative like the customer."""
-    low = text.lower()
-    return float(sum(low.count(c.lower()) for c in agent_cues) - sum(low.count(c.lower()) for c in customer_cues))
-
-
-# Voice clusters are trusted when what each stretch says agrees with its cluster's role
-# this often; below it the two voices are too alike to tell apart.
+# The role head (benchmarks/speakers/train_role_head.py) is trained on this encoder's embeddings.
+ROLE_ENCODER = "use-multilingual-v3"
+# A head trained on written utterances is over-sure on recognised speech: its say is capped at
+# 9 to 1 (|logit| <= 2.2), and each role phrase of the rubric adds one unit of log-odds.
+HEAD_CAP = 0.9
+CUE_LOGIT = 1.0
+# Voice clusters are trusted as far as they agree with what confidently worded stretches say:
+# below this agreement the two voices are too alike to tell apart and the call goes to review.
 MIN_VOICE_AGREEMENT = 0.75
 # CAM++ scores a voice against itself near 0.8 and two people near 0.1 (cosine); a piece less
 # than this much nearer its own cluster's voice than the other's is on the fence.
 VOICE_SURE = 0.1
-# The agent is named by the words of the two voices: fewer role phrases than this between them
-# (one "您" against none) does not tell who the agent is.
+# The agent is named by the words of the two voices: less than this much log-odds between the two
+# mappings of voices to parties (two role phrases) does not tell who the agent is.
 MIN_ROLE_MARGIN = 2.0
+
+
+def role_head_path() -> Path:
+    entry = (load_manifest().get("speaker") or {}).get("models", {}).get("campplus-cn-en", {})
+    return HEADS_DIR / str((entry.get("role_head") or {}).get("file", "role-use-multilingual-v3.npz"))
+
+
+_role_lock = threading.Lock()
+_role_head: tuple[Encoder, np.ndarray, float] | None = None
+
+
+def role_logodds(texts: list[str]) -> np.ndarray:
+    """Log-odds that each text is the agent's, from its meaning (the role head), capped at HEAD_CAP."""
+    global _role_head
+    with _role_lock:
+        if _role_head is None:
+            path = role_head_path()
+            entry = load_manifest()["speaker"]["models"]["campplus-cn-en"]["role_head"]
+            got = sha256_of(path) if path.is_file() else "missing"
+            if got != entry.get("sha256"):
+                raise ModelError(f"role head {path.name} failed its checksum (got {got[:12]}…); retrain it with "
+                                 "benchmarks/speakers/train_role_head.py --write")
+            with np.load(path) as head:
+                coef, intercept = head["coef"], float(head["intercept"])
+            encoder, _ = load_encoder(ROLE_ENCODER)
+            _role_head = (encoder, coef, intercept)
+        encoder, coef, intercept = _role_head
+    out = np.zeros(len(texts))
+    said = [i for i, t in enumerate(texts) if t.strip()]
+    if said:
+        cap = float(np.log(HEAD_CAP / (1 - HEAD_CAP)))
+        out[said] = np.clip(encoder.encode([texts[i] for i in said]) @ coef + intercept, -cap, cap)
+    return out
+
+
+def role_cues(text: str, agent_cues: list[str], customer_cues: list[str]) -> float:
+    """Positive when a stretch reads like the agent (您, 请问, 为您…), negative like the customer."""
+    low = text.lower()
+    return float(sum(low.count(c.lower()) for c in agent_cues) - sum(low.count(c.lower()) for c in customer_cues))
 
 
 @dataclass
@@ -158,57 +203,57 @@ class Attribution:
     review: str = ""  # why a person should check who said what ("" when sure)
 
 
-def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str],
-                 customer_cues: list[str]) -> Attribution:
+def stretches(segments: list[Segment]) -> list[int]:
+    """The stretch of speech (between two pauses) each segment belongs to: pieces that touch share one."""
+    out: list[int] = []
+    for i, seg in enumerate(segments):
+        out.append(out[-1] if i and abs(seg.start - segments[i - 1].end) < 1e-6 else (out[-1] + 1 if i else 0))
+    return out
+
+
+def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str], customer_cues: list[str],
+                 meaning: np.ndarray | None = None) -> Attribution:
     """Each segment's party, how sure it is, and how it was decided.
 
-    The voice cluster whose words read most like the agent's is the agent. A piece whose own
-    words point the other way while its voice is on the fence goes by its words. When the
-    words of many stretches contradict their cluster (two similar voices), each stretch is
-    given the party its own words point to, and a stretch without cues stays with the party
-    of the stretch before it (a party's turn often spans several stretches); the call goes to review.
+    Evidence, in log-odds that a piece is the agent's: its words (what the stretch of speech it
+    belongs to says: the role head's `meaning` log-odds plus the rubric's role phrases), and its
+    voice (its cluster, weighed by how far nearer that cluster it is, and by how often the voice
+    clusters agree with the stretches whose words are clear). The cluster whose stretches read
+    most like the agent's is the agent's voice.
     """
     segments = separation.segments
-    cues = [role_cues(t, agent_cues, customer_cues) for t in texts]
-    score = {lab: sum(c for c, s in zip(cues, segments, strict=True) if s.label == lab) for lab in (0, 1)}
-    agent_label = 0 if score[0] >= score[1] else 1
-    role_margin = abs(score[0] - score[1])
-    voice: list[Speaker] = ["agent" if s.label == agent_label else "customer" for s in segments]
-    judged = [(c, r) for c, r in zip(cues, voice, strict=True) if c != 0]
-    agree = sum(1 for c, r in judged if (c > 0) == (r == "agent")) / len(judged) if judged else 1.0
-    review = ""
+    if not segments:
+        return Attribution([], [], "separation (no speech)")
+    group = stretches(segments)
+    n_groups = group[-1] + 1
+    group_text = ["" for _ in range(n_groups)]
+    for g, t in zip(group, texts, strict=True):
+        group_text[g] = f"{group_text[g]} {t}".strip() if t else group_text[g]
+    words = np.zeros(n_groups) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
+    words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in group_text])
+    sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) for s in segments])
+    sign = np.array([1.0 if s.label == 0 else -1.0 for s in segments])  # +1: cluster 0
+    # Which cluster is the agent: the mapping the stretches' words support more.
+    support = sum(words[g] * sign[i] * sure_voice[i] for i, g in enumerate(group))
+    agent_label = 0 if support >= 0 else 1
+    role_margin = abs(support)
+    voice_says = sign * (1.0 if agent_label == 0 else -1.0)  # +1: the voice says agent
+    # How often the voice agrees with stretches whose words are clear (|log-odds| >= 1), smoothed.
+    clear = [(words[g], voice_says[i]) for i, g in enumerate(group) if abs(words[g]) >= 1.0 and sure_voice[i] > 0]
+    agree = (sum(1 for w, v in clear if (w > 0) == (v > 0)) + 1) / (len(clear) + 2)
+    voice_weight = max(0.0, float(np.log(agree / (1 - agree))))
+    score = voice_says * sure_voice * voice_weight + words[group]
+    roles: list[Speaker] = ["agent" if x > 0 else "customer" for x in score]
+    confidence = [float(abs(2.0 / (1.0 + np.exp(-x)) - 1.0)) for x in score]
+    reasons = []
     if role_margin < MIN_ROLE_MARGIN:
-        review = (f"the agent is not clear from the words ({role_margin:.0f} role phrase(s) between the two "
-                  "voices): check who is the agent")
-    if len(judged) < 4 or agree >= MIN_VOICE_AGREEMENT:
-        roles, conf = [], []
-        for seg, c, r in zip(segments, cues, voice, strict=True):
-            sure_voice = min(1.0, max(0.0, seg.voice_margin) / VOICE_SURE)
-            says: Speaker | None = "agent" if c > 0 else "customer" if c < 0 else None
-            if says is not None and says != r and sure_voice < 1.0:
-                roles.append(says)  # the words outweigh a voice on the fence
-                conf.append(min(1.0, abs(c) / MIN_ROLE_MARGIN) * (1.0 - sure_voice) * 0.9)
-            else:
-                roles.append(r)
-                conf.append(1.0 if says == r else sure_voice * (0.5 if says is not None else 1.0))
-        if role_margin < MIN_ROLE_MARGIN:
-            conf = [min(c, ATTRIBUTION_SURE / 2) for c in conf]
-        return Attribution(roles, conf, (f"separation by voice (agent = the voice whose words read as the "
-                                         f"agent's; {agree:.0%} of stretches with role cues agree)"), review)
-    roles = []
-    conf = []
-    for i, c in enumerate(cues):
-        if c != 0:
-            roles.append("agent" if c > 0 else "customer")
-            conf.append(min(1.0, abs(c) / MIN_ROLE_MARGIN) * ATTRIBUTION_SURE)
-        elif roles:
-            roles.append(roles[-1])
-            conf.append(0.0)
-        else:
-            nxt = next((x for x in cues[i + 1:] if x != 0), 1.0)
-            roles.append("agent" if nxt > 0 else "customer")
-            conf.append(0.0)
-    review = review or (f"the two voices are too alike (only {agree:.0%} of stretches agreed with their voice): "
-                        "parties were given by the words; check who said what")
-    return Attribution(roles, conf, (f"separation by words (voices too alike: only {agree:.0%} of stretches "
-                                     "agreed with their voice cluster)"), review)
+        reasons.append(f"the words hardly tell which voice is the agent (margin {role_margin:.1f})")
+        confidence = [min(c, ATTRIBUTION_SURE / 2) for c in confidence]
+    if agree < MIN_VOICE_AGREEMENT:
+        reasons.append(f"the two voices are too alike (only {agree:.0%} of clearly worded stretches agree with "
+                       "their voice)")
+    review = "; ".join(reasons) + ": check who said what" if reasons else ""
+    how = "voice and words" if voice_weight > 0 else "words (voices too alike)"
+    return Attribution(roles, confidence, (f"separation by {how}: agent = the voice whose words read as the "
+                                           f"agent's; {agree:.0%} of clearly worded stretches agree with their "
+                                           "voice"), review)
