@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth.models import ApiKey
-from api.auth.service import authenticate
+from api.auth.service import KeyRefused, authenticate
 from api.calls.writer import CallWriter
 from api.config import Settings
 from api.database.core import Database
@@ -57,11 +57,12 @@ def get_principal(
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise Problem(401, "send an API key as 'Authorization: Bearer KEY' (create one with "
                       "`qa-engine keys create --role client`)", code="unauthenticated", headers=challenge)
-    key = authenticate(session, creds.credentials)
-    session.commit()  # end the read: no DB connection held while a route reads an upload
-    if key is None:
-        raise Problem(401, "the API key is unknown or revoked; ask an admin for a valid key",
-                      code="unauthenticated", headers=challenge)
+    try:
+        key = authenticate(session, creds.credentials)
+    except KeyRefused as exc:
+        raise Problem(401, str(exc), code="unauthenticated", reason=exc.reason, headers=challenge) from None
+    finally:
+        session.commit()  # end the read: no DB connection held while a route reads an upload
     return key
 
 

@@ -17,22 +17,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth.views import router as auth_router
 from api.auth.views import ui_router as login_router
+from api.calls import service as calls_service
 from api.calls.views import router as calls_router
 from api.config import Settings
 from api.database.core import Database
 from api.deps import AppContext
+from api.inputs import InputGuard
 from api.jobs.runner import make_runner
 from api.ops.metrics import Metrics
 from api.ops.views import router as ops_router
 from api.privacy.views import router as privacy_router
+from api.problems import LastResort, problem_response
+from api.problems import document as document_problems
 from api.problems import install as install_problems
-from api.problems import problem_response
 from api.reports.scheduler import ReportScheduler
 from api.reports.views import api_router as reports_api_router
 from api.reports.views import router as reports_router
+from api.review.views import api_router as review_api_router
 from api.review.views import router as review_router
 from api.rubrics.views import router as rubrics_router
 from api.storage import AudioStore
+from api.ui.errors import install as install_error_pages
 from api.ui.views import router as ui_router
 from api.webhooks.views import router as webhooks_router
 
@@ -116,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings)
         db.migrate()
         store = AudioStore(settings.audio_dir, settings.tmp_dir)
+        calls_service.clean_store(db, store)
         metrics = Metrics(db)
         runner = make_runner(settings, db, store, metrics)
         if settings.start_workers or settings.broker_url:
@@ -141,11 +147,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 {"name": "operations"},
                                 {"name": "privacy", "description": "who read clear originals (PII access log)"}])
     install_problems(app)
+    install_error_pages(app)  # after it: wraps its handlers, pages for the web UI's routes
+    document_problems(app)
     _install_docs(app)
     for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_api_router,
-              ui_router, login_router, review_router, reports_router, privacy_router):
+              review_api_router, ui_router, login_router, review_router, reports_router, privacy_router):
         app.include_router(r)
+    app.add_middleware(InputGuard)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(LastResort)  # added last: the outermost, so it catches what the others raise
     return app
 
 

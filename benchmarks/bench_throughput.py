@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Throughput: bare faster-whisper vs the pipeline vs cross-call batching, same calls, one run.
 
-A thin wrapper around `qa-engine bench` (qa_engine/bench.py, which `qa-engine bench --help`
+A thin wrapper around `qa-engine bench` (benchmarks/throughput/, which `qa-engine bench --help`
 describes in full). Run by hand, not part of the test suite:
 
     . .venv/bin/activate
@@ -20,8 +20,11 @@ targets: pipeline ≤ 1.15 × bare, batched ≥ 1.5 × faster than bare, CER bat
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from qa_engine.bench import main
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: the repo's packages
+
+from qa_engine.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(["bench", *sys.argv[1:]]))

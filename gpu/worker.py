@@ -1,22 +1,24 @@
-"""A worker process's analyzer, set up for its device: checked, compute type and batch size chosen, logged."""
+"""The one way to build a process's analyzer: checked for its device, compute type and batch size chosen, logged.
+
+Engine types in, an analyzer out; nothing here knows where the options came from
+(the service builds them once from its settings, api/jobs/engine.py).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 import numpy as np
 from faster_whisper import WhisperModel
 
 from gpu.batch_size import batch_size_for_memory
 from gpu.device import DEVICES, README_HINT, compute_type, free_memory_bytes, require_cuda
+from qa_engine.asr.batching import DEFAULT_MAX_WAIT_S
 from qa_engine.asr.transcribe import AsrOptions, load_model
-from qa_engine.batched import BatchedAnalyzer
+from qa_engine.batched import DEFAULT_BATCH_SIZE, BatchedAnalyzer, SequentialAnalyzer, cpu_workers_for
 from qa_engine.errors import ModelError
 from qa_engine.types import SAMPLE_RATE
-
-if TYPE_CHECKING:
-    from api.config import Settings
 
 log = logging.getLogger("gpu")
 
@@ -26,39 +28,43 @@ log = logging.getLogger("gpu")
 UNMEASURED_GPU_BATCH = 16
 
 
-def asr_options(settings: Settings) -> AsrOptions:
-    """The ASR options the settings ask for, with the compute type resolved for the device."""
-    device = settings.asr_device
-    if device not in DEVICES:
-        raise ModelError(f"QA_ASR_DEVICE={device!r}: use cpu or cuda")
-    return AsrOptions(model=settings.asr_model, device=device,
-                      compute_type=compute_type(device, settings.asr_compute_type), cpu_threads=settings.asr_threads)
+def make_analyzer(asr: AsrOptions, batch_size: int | None = None, max_wait_s: float = DEFAULT_MAX_WAIT_S,
+                  cpu_workers: int | None = None) -> BatchedAnalyzer | SequentialAnalyzer:
+    """The model loaded on `asr.device` behind one batch scheduler, for every thread of this process.
 
-
-def make_analyzer(settings: Settings) -> BatchedAnalyzer:
-    """The model loaded on `settings.asr_device` behind one batch scheduler, for every thread of this process."""
-    device = settings.asr_device
-    if device == "cuda":
+    `asr.compute_type` "default" is resolved for the device (int8 on the CPU; float16 or
+    what the GPU offers). `batch_size`: windows per batch; None: the CPU default, or on
+    cuda chosen from the GPU's free memory; 0: no scheduler, each call decoded on its own.
+    `cpu_workers`: processes for the CPU stages; None: one per core on cuda, none on the CPU.
+    """
+    if asr.device not in DEVICES:
+        raise ModelError(f"QA_ASR_DEVICE={asr.device!r}: use cpu or cuda")
+    if batch_size is not None and batch_size < 0:
+        raise ModelError(f"batch size {batch_size}: use 1 or more, or 0 for each call decoded on its own")
+    if asr.device == "cuda":
         require_cuda()  # before anything else: the one clear message for a host that cannot run it
-    asr = asr_options(settings)
+    asr = replace(asr, compute_type=compute_type(asr.device, asr.compute_type))
     # Loaded before the batch size is chosen, so the free memory measured is what is left
-    # beside the weights; BatchedAnalyzer then finds it in load_model's cache.
+    # beside the weights; the analyzer then finds it in load_model's cache.
     model, resolved = load_model(asr)
-    if device == "cuda":
+    if asr.device == "cuda":
         _warm_up(model, resolved.name)
-    size, why = _batch_size(settings)
-    log.info("ASR: model %s on %s, compute type %s, batch size %d (%s)", resolved.name, device, asr.compute_type,
-             size, why)
-    return BatchedAnalyzer(asr, batch_size=size, max_wait_s=settings.batch_wait_s)
+    if batch_size == 0:
+        log.info("ASR: model %s on %s, compute type %s, each call decoded on its own", resolved.name, asr.device,
+                 asr.compute_type)
+        return SequentialAnalyzer(asr)
+    size, why = _batch_size(asr.device, batch_size)
+    log.info("ASR: model %s on %s, compute type %s, batch size %d (%s)", resolved.name, asr.device,
+             asr.compute_type, size, why)
+    workers = cpu_workers_for(asr.device) if cpu_workers is None else cpu_workers
+    return BatchedAnalyzer(asr, batch_size=size, max_wait_s=max_wait_s, cpu_workers=workers)
 
 
-def _batch_size(settings: Settings) -> tuple[int, str]:
-    explicit = "batch_size" in settings.model_fields_set  # QA_BATCH_SIZE or --batch-size
-    if settings.asr_device == "cpu" or explicit:
-        if settings.batch_size < 1:
-            raise ModelError(f"batch size {settings.batch_size}: the batched analyzer needs at least 1 "
-                             "(0 means each call decoded on its own)")
-        return settings.batch_size, "set" if explicit else "the default"
+def _batch_size(device: str, asked: int | None) -> tuple[int, str]:
+    if asked is not None:
+        return asked, "set"
+    if device == "cpu":
+        return DEFAULT_BATCH_SIZE, "the default"
     free = free_memory_bytes(0)
     if free is None:
         return UNMEASURED_GPU_BATCH, "GPU free memory unknown; set QA_BATCH_SIZE to choose"

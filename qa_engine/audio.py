@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from qa_engine.errors import AudioError
+from qa_engine.paths import check_input_file
 from qa_engine.types import SAMPLE_RATE
 
 DEFAULT_MAX_DURATION_S = 3 * 3600.0
@@ -41,10 +42,7 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S,
     """Read `path` into separate channels at SAMPLE_RATE (at most two: one per party);
     `source_rate`: at the recording's own rate instead (to write a copy of it)."""
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: file not found")
-    if not path.is_file():
-        raise AudioError(f"{path}: not a file")
+    check_input_file(path)
     size = path.stat().st_size
     if size == 0:
         raise AudioError(f"{path.name}: the file is empty (0 bytes); send the recording again")

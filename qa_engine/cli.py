@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qa_engine.errors import QAError
+from qa_engine.paths import check_input_file
 
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".amr"}
 
@@ -69,12 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=8,
                    help="speech windows decoded together, from several calls at once (default 8)")
     b.add_argument("--in-flight", type=int, default=4, help="calls prepared and decoded at the same time (default 4)")
+    b.add_argument("--cpu-workers", type=int, default=None,
+                   help="processes for decoding, VAD, features and metrics (default: 0 on cpu, where the ASR needs "
+                        "the cores; one per core on cuda)")
     _add_common(b)
     r = sub.add_parser("rubric", help="validate a rubric file, or list the installed rubrics")
     r.add_argument("file", nargs="?", type=Path)
     m = sub.add_parser("model", help="assemble and verify the ASR model; print its folder")
     m.add_argument("name", nargs="?")
-    from qa_engine import bench
+    # Its options only (argparse, nothing heavy); the runs are imported by cmd_bench.
+    import benchmarks.throughput as bench
 
     bn = sub.add_parser("bench", help="throughput: bare faster-whisper vs the pipeline vs cross-call batching",
                         description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,11 +116,12 @@ def main(argv: list[str] | None = None, extra: Register | None = None) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if (args.file is None) == (args.transcript is None):
+        raise QAError("give a recording or --transcript FILE.json (one of them)")
+    check_input_file(args.file if args.file is not None else args.transcript)  # before seconds of imports
     from qa_engine.pipeline import analyze, analyze_transcript
     from qa_engine.transcript import read_transcript
 
-    if (args.file is None) == (args.transcript is None):
-        raise QAError("give a recording or --transcript FILE.json (one of them)")
     if args.transcript is not None:
         result = analyze_transcript(read_transcript(args.transcript), _options(args))
     else:
@@ -129,6 +135,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    check_input_file(args.file)  # before seconds of imports
     from qa_engine.pipeline import analyze
     from qa_engine.turns import transcript_text
 
@@ -142,22 +149,25 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from qa_engine.batched import BatchedAnalyzer
-
     if not args.dir.is_dir():
         raise QAError(f"{args.dir}: not a folder")
+    from tqdm import tqdm
+
+    from qa_engine.batched import BatchedAnalyzer, cpu_workers_for
+
     files = sorted(p for p in args.dir.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if not files:
         raise QAError(f"{args.dir}: no recordings found ({', '.join(sorted(AUDIO_SUFFIXES))})")
     if args.batch_size < 1 or args.in_flight < 1:
         raise QAError("--batch-size and --in-flight must be at least 1")
+    if args.cpu_workers is not None and args.cpu_workers < 0:
+        raise QAError("--cpu-workers must be 0 (the CPU stages in threads) or more")
     args.out.mkdir(parents=True, exist_ok=True)
     opts = _options(args)
     failed = 0
     # Calls finish out of order: many are in flight, their speech decoded in shared batches.
-    with BatchedAnalyzer(opts.asr, batch_size=args.batch_size) as analyzer, \
+    workers = args.cpu_workers if args.cpu_workers is not None else cpu_workers_for(args.device)
+    with BatchedAnalyzer(opts.asr, batch_size=args.batch_size, cpu_workers=workers) as analyzer, \
             tqdm(total=len(files), unit="call", file=sys.stderr) as bar:
         for f, result in analyzer.analyze_many(files, opts, in_flight=args.in_flight):
             bar.set_postfix_str(f.name[-30:])
@@ -191,7 +201,7 @@ def cmd_rubric(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from qa_engine.bench import run
+    from benchmarks.throughput.run import run
 
     return run(args)
 

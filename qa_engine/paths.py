@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from qa_engine.errors import AudioError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,3 +24,11 @@ def rubrics_dir() -> Path:
 def model_cache_dir() -> Path:
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa-engine" / "models"
     return Path(os.environ.get("QA_MODEL_CACHE", default))
+
+
+def check_input_file(path: Path) -> None:
+    """An input that is missing or not a file fails here: cheap, before anything heavy is imported or read."""
+    if not path.exists():
+        raise AudioError(f"{path}: file not found")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a file")

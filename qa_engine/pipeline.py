@@ -108,11 +108,15 @@ class PreparedCall:
 
     def asr_input(self) -> tuple[dict[Speaker, np.ndarray], list[SpeechChunk]]:
         """The signals and speech chunks the ASR decodes."""
-        if self.tracks.mono_segments is not None:
-            # One signal: decode it as one, in longer stretches (speakers are assigned afterwards).
-            regions = sorted(self.tracks.regions["agent"] + self.tracks.regions["customer"], key=lambda r: r.start)
-            return self.tracks.signal, chunks_of({"agent": _merge_adjacent(regions)})
-        return self.tracks.signal, chunks_of(self.tracks.regions)
+        return _asr_input(self.tracks)
+
+
+def _asr_input(tracks: _Tracks) -> tuple[dict[Speaker, np.ndarray], list[SpeechChunk]]:
+    if tracks.mono_segments is not None:
+        # One signal: decode it as one, in longer stretches (speakers are assigned afterwards).
+        regions = sorted(tracks.regions["agent"] + tracks.regions["customer"], key=lambda r: r.start)
+        return tracks.signal, chunks_of({"agent": _merge_adjacent(regions)})
+    return tracks.signal, chunks_of(tracks.regions)
 
 
 def analyze(path: str | Path, options: AnalysisOptions | None = None) -> CallAnalysis:
@@ -133,6 +137,36 @@ def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_
     `detect` answers "which language is this speech?" (default: the model, for this call
     alone; the batched path passes its scheduler, which batches the question across calls).
     """
+    front = front_end(path, opts)
+    with front.timer.stage("language"):
+        if opts.language:
+            language, source = opts.language, "metadata"
+        else:
+            language, source = (detect or partial(detect_language, model))(front.speech()), "detected"
+    return ready(front, language, source, model_name)
+
+
+@dataclass
+class FrontEnd:
+    """A call decoded, its parties split and their speech found: CPU work only, no model (picklable)."""
+
+    path: Path
+    options: AnalysisOptions
+    audio: DecodedAudio
+    tracks: _Tracks
+    timer: _Timer
+
+    def speech(self) -> np.ndarray:
+        """Every party's speech packed in time order: what the language is told from."""
+        return pack_speech(self.tracks.signal, chunks_of(self.tracks.regions))[0]
+
+    def asr_input(self) -> tuple[dict[Speaker, np.ndarray], list[SpeechChunk]]:
+        """The signals and speech chunks the ASR decodes."""
+        return _asr_input(self.tracks)
+
+
+def front_end(path: str | Path, opts: AnalysisOptions) -> FrontEnd:
+    """Decode -> channels/speakers -> VAD."""
     timer = _Timer()
     with timer.stage("decode"):
         audio = decode(path, opts.max_duration_s)
@@ -140,15 +174,25 @@ def prepare(path: str | Path, opts: AnalysisOptions, model: WhisperModel, model_
         tracks = _split_parties(audio.channels, opts)
     if not any(tracks.regions.values()):
         raise AudioError(f"{Path(path).name}: no speech found in the recording (only silence or noise)")
-    with timer.stage("language"):
-        language, lang_source = _language(detect or partial(detect_language, model), tracks, opts)
-        rubric = _rubric(opts, language)
-    return PreparedCall(Path(path), opts, audio, tracks, language, lang_source, rubric,
-                        _with_hotwords(opts.asr, rubric), model_name, timer)
+    return FrontEnd(Path(path), opts, audio, tracks, timer)
+
+
+def ready(front: FrontEnd, language: str, language_source: str, model_name: str) -> PreparedCall:
+    """The front end with its language: the rubric, and the decoding options it asks for."""
+    with front.timer.stage("language"):
+        rubric = _rubric(front.options, language)
+    return PreparedCall(front.path, front.options, front.audio, front.tracks, language, language_source, rubric,
+                        _with_hotwords(front.options.asr, rubric), model_name, front.timer)
 
 
 def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
     """Turns -> metrics -> semantic -> detectors -> scorecard, from the call's words."""
+    turns, tracks = listen(call, words)
+    return conclude(call, turns, tracks)
+
+
+def listen(call: PreparedCall, words: list[Word]) -> tuple[list[Turn], _Tracks]:
+    """Turns and their audio metrics (levels, pitch): the CPU work after the ASR, no model."""
     timer, tracks, language, rubric = call.timer, call.tracks, call.language, call.rubric
     with timer.stage("turns"):
         if tracks.mono_segments is not None:
@@ -156,12 +200,17 @@ def finish(call: PreparedCall, words: list[Word]) -> CallAnalysis:
         turns = build_turns(words, tracks.regions, language)
     with timer.stage("metrics"):
         _measure(turns, tracks, language)
+    return turns, tracks
+
+
+def conclude(call: PreparedCall, turns: list[Turn], tracks: _Tracks) -> CallAnalysis:
+    """Call metrics -> semantic -> detectors -> scorecard, from the measured turns."""
     audio = call.audio
-    info = CallInfo(length_s=audio.duration, language=language, language_source=call.language_source,
+    info = CallInfo(length_s=audio.duration, language=call.language, language_source=call.language_source,
                     channels=audio.source_channels, sample_rate=audio.source_rate, codec=audio.codec,
                     agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=call.model_name,
-                    timings=timer.timings)
-    return _judge(info, turns, tracks.regions, rubric, call.options, timer)
+                    timings=call.timer.timings)
+    return _judge(info, turns, tracks.regions, call.rubric, call.options, call.timer)
 
 
 def analyze_transcript(transcript: Transcript, options: AnalysisOptions | None = None) -> CallAnalysis:
@@ -229,13 +278,6 @@ def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:
     # Labels become parties once the transcript shows who the agent is (_assign_mono).
     return _Tracks({"agent": mono, "customer": mono}, {"agent": by_label[0], "customer": by_label[1]},
                    None, "separation", mono_segments=segments)
-
-
-def _language(detect: Callable[[np.ndarray], str], tracks: _Tracks, opts: AnalysisOptions) -> tuple[str, str]:
-    if opts.language:
-        return opts.language, "metadata"
-    speech, _ = pack_speech(tracks.signal, chunks_of(tracks.regions))
-    return detect(speech), "detected"
 
 
 def _rubric(opts: AnalysisOptions, language: str) -> Rubric:

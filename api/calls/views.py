@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
@@ -14,8 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from api.auth.models import ApiKey
 from api.calls import service, upload
 from api.calls.models import Call
-from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, RescoreIn, Transcript
+from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, Transcript
 from api.deps import AppContext, CtxDep, Principal, SessionDep, require
+from api.inputs import UtcTime
 from api.privacy import service as privacy
 from api.problems import Problem, responses
 from api.storage import MEDIA_TYPES
@@ -95,18 +95,8 @@ async def submit_call(
 
 
 def _store_batch(ctx: AppContext, session: Session, key: ApiKey, form: upload.ReceivedForm) -> list[BatchItem]:
-    metas: list[Any] = [None] * len(form.files)
-    metadata = form.fields.get("metadata")
     try:
-        if metadata:
-            try:
-                parsed = json.loads(metadata)
-            except json.JSONDecodeError as exc:
-                raise Problem(422, f"'metadata' is not valid JSON: {exc.msg}", code="invalid_metadata") from exc
-            if not isinstance(parsed, list) or len(parsed) != len(form.files):
-                raise Problem(422, f"'metadata' must be a JSON array with one object per file ({len(form.files)})",
-                              code="invalid_metadata")
-            metas = parsed
+        metas = service.parse_metadata_list(form.fields.get("metadata"), len(form.files))
     except Problem:
         form.discard()
         raise
@@ -147,8 +137,8 @@ def list_calls(
     session: SessionDep, key: Principal,
     agent: Annotated[str | None, Query(max_length=200, description="agent_id")] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
-    date_from: Annotated[datetime | None, Query(description="call date >= (started_at, else received)")] = None,
-    date_to: Annotated[datetime | None, Query(description="call date <")] = None,
+    date_from: Annotated[UtcTime | None, Query(description="call date >= (started_at, else received)")] = None,
+    date_to: Annotated[UtcTime | None, Query(description="call date <")] = None,
     status: Annotated[Literal["queued", "processing", "done", "failed"] | None, Query()] = None,
     flag: Annotated[str | None, Query(max_length=100, description="e.g. escalation")] = None,
     score_min: Annotated[float | None, Query()] = None,
@@ -225,15 +215,6 @@ def get_audio(request: Request, ctx: CtxDep, session: SessionDep, key: Principal
         session, ctx.settings, ctx.store, privacy.Actor.of_key(key), call, service.audio_path(ctx.store, call),
         MEDIA_TYPES.get(call.audio_format, "application/octet-stream"), clear=clear, origin=privacy.Origin.of(request))
     return FileResponse(path, media_type=media_type, filename=f"{call.id}.{suffix}", content_disposition_type="inline")
-
-
-@router.post("/{call_id}/rescore", response_model=dict[str, Any], responses=responses(401, 403, 404, 409, 422),
-             summary="Score the stored transcript under another rubric version")
-def rescore_call(ctx: CtxDep, session: SessionDep, key: Reviewer, call_id: CallId,
-                 body: RescoreIn) -> dict[str, Any]:
-    """No re-transcription: the stored turns and metrics are scored again; returns the new scorecard."""
-    call = service.get_for(session, key, call_id)
-    return service.rescore(session, ctx.settings, call, body.rubric)
 
 
 @router.delete("/{call_id}", status_code=204, responses=responses(401, 403, 404))

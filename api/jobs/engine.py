@@ -2,27 +2,35 @@
 
 One model and one batch scheduler per process: the speech windows of every call its
 threads are analysing are decoded in shared batches, which is what keeps a GPU busy.
-With QA_BATCH_SIZE=0 each call is decoded on its own (`qa_engine.analyze`), with the
-same model, loaded once.
+With QA_BATCH_SIZE=0 each call is decoded on its own, with the same model, loaded once.
+The ASR options are built here, once, from the settings; gpu/worker.py builds the analyzer.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from pathlib import Path
 
-import qa_engine
 from api.config import Settings
-from gpu.device import require_cuda
-from gpu.worker import asr_options, make_analyzer
+from gpu.worker import make_analyzer
 from qa_engine import AnalysisOptions, AsrOptions, CallAnalysis, ModelError, QAError
 from qa_engine.asr.batching import BatchStats
-from qa_engine.asr.transcribe import load_model
-from qa_engine.batched import BatchedAnalyzer
+from qa_engine.batched import BatchedAnalyzer, SequentialAnalyzer
 
 log = logging.getLogger("api.jobs")
+
+
+def asr_options(settings: Settings) -> AsrOptions:
+    """The ASR the settings ask for (compute type "default" is resolved for the device by gpu/)."""
+    return AsrOptions(model=settings.asr_model, device=settings.asr_device, compute_type=settings.asr_compute_type,
+                      cpu_threads=settings.asr_threads)
+
+
+def batch_size(settings: Settings) -> int | None:
+    """QA_BATCH_SIZE where it was set (or on the CPU, its default); None: on cuda, chosen from free memory."""
+    explicit = "batch_size" in settings.model_fields_set  # QA_BATCH_SIZE or --batch-size
+    return settings.batch_size if explicit or settings.asr_device == "cpu" else None
 
 
 class SharedAnalyzer:
@@ -34,47 +42,51 @@ class SharedAnalyzer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.asr = asr_options(settings)
         self.status = "loading"
         self._lock = threading.Lock()
-        self._asr: AsrOptions | None = None  # what the model was loaded with; None: not built yet
-        self._batched: BatchedAnalyzer | None = None
+        self._analyzer: BatchedAnalyzer | SequentialAnalyzer | None = None
 
     def load(self) -> None:
         """Build it now unless built; raises (a QAError) with the reason when it cannot be."""
         with self._lock:
-            if self._asr is not None:
+            if self._analyzer is not None:
                 return
             try:
-                batched = None
-                if self.settings.batch_size > 0:
-                    batched = make_analyzer(self.settings)
-                    asr = batched.asr
-                else:
-                    if self.settings.asr_device == "cuda":
-                        require_cuda()
-                    asr = asr_options(self.settings)
-                    load_model(asr)  # cached for qa_engine.analyze
+                analyzer = make_analyzer(self.asr, batch_size(self.settings), self.settings.batch_wait_s)
             except Exception as exc:
                 self.status = f"unavailable: {exc}"
-                log.error("ASR model not available on %s: %s", self.settings.asr_device, exc)
+                log.error("ASR model not available on %s: %s", self.asr.device, exc)
                 if isinstance(exc, QAError):
                     raise
-                raise ModelError(f"cannot set up the ASR on {self.settings.asr_device}: "
-                                 f"{type(exc).__name__}: {exc}") from exc
-            self._asr, self._batched, self.status = asr, batched, "ok"
+                raise ModelError(f"cannot set up the ASR on {self.asr.device}: {type(exc).__name__}: {exc}") from exc
+            self._analyzer, self.status = analyzer, "ok"
+
+    def preload(self) -> None:
+        """At start, in the background: built now (QA_PRELOAD_MODEL), else only checked to be there.
+
+        Built, not only found: a model that cannot load on the configured device (no CUDA,
+        no cuBLAS, a broken model) shows on /readyz before any call is taken.
+        """
+        try:
+            if self.settings.preload_model:
+                self.load()
+            else:  # built by the first call
+                from qa_engine.asr.models import resolve
+
+                resolve(self.settings.asr_model)
+                self.status = "ok"
+        except Exception as exc:
+            if not self.status.startswith("unavailable"):  # load() records and logs its own reason
+                self.status = f"unavailable: {exc}"
+                log.error("ASR model not available: %s", exc)
 
     def analyze(self, path: Path, options: AnalysisOptions) -> CallAnalysis:
         self.load()
-        assert self._asr is not None
-        # The call's options carry the device and the requested compute type; the model
-        # was loaded with the resolved one ("default" -> int8 / float16 ...).
-        opts = replace(options, asr=replace(options.asr, device=self._asr.device,
-                                            compute_type=self._asr.compute_type))
-        if self._batched is None:
-            return qa_engine.analyze(path, opts)
-        return self._batched.analyze(path, opts)
+        assert self._analyzer is not None
+        return self._analyzer.analyze(path, options)
 
     @property
     def stats(self) -> BatchStats | None:
         """The batch scheduler's counters (None: not built, or the sequential path)."""
-        return self._batched.stats if self._batched is not None else None
+        return self._analyzer.stats if self._analyzer is not None else None

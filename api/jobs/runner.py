@@ -23,42 +23,15 @@ def worker_name(tag: str = "") -> str:
     return f"{socket.gethostname()}:{os.getpid()}{':' + tag if tag else ''}"
 
 
-class _ModelState:
-    """The process's one analyzer (api.jobs.engine), built in the background at start.
-
-    Built, not only found: a model that cannot load on the configured device (no CUDA,
-    no cuBLAS, a broken model) shows on /readyz before any call is taken.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.shared = SharedAnalyzer(settings)
-
-    @property
-    def status(self) -> str:
-        return self.shared.status
-
-    def preload(self) -> None:
-        try:
-            if self.settings.preload_model:
-                self.shared.load()
-            else:  # built by the first call; only check that the model is there
-                from qa_engine.asr.models import resolve
-
-                resolve(self.settings.asr_model)
-                self.shared.status = "ok"
-        except Exception as exc:
-            if not self.shared.status.startswith("unavailable"):  # load() records and logs its own reason
-                self.shared.status = f"unavailable: {exc}"
-                log.error("ASR model not available: %s", exc)
-
-
 class _Base:
     def __init__(self, settings: Settings, db: Database, store: AudioStore, metrics: Any) -> None:
         self.settings, self.db, self.store, self.metrics = settings, db, store, metrics
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
+        # False in API-only mode (QA_START_WORKERS=false, no broker): the calls wait in the database for
+        # workers in another process, and this one has no queue or model of its own to report.
+        self.started = False
 
     def _spawn(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -90,9 +63,10 @@ class LocalRunner(_Base):
     def start(self) -> None:
         # One model and one batch scheduler for all QA_WORKERS threads: the windows of
         # the calls they analyse at once share batches.
-        self.model = _ModelState(self.settings)
+        self.started = True
+        self.model = SharedAnalyzer(self.settings)
         if self.metrics is not None:
-            self.metrics.watch_batches(lambda: self.model.shared.stats)
+            self.metrics.watch_batches(lambda: self.model.stats)
         self._spawn(self.model.preload, "model-preload")
         for i in range(max(1, self.settings.workers)):
             self._spawn(lambda i=i: self._work(worker_name(f"t{i}")), f"qa-worker-{i}")
@@ -110,7 +84,7 @@ class LocalRunner(_Base):
                     self.wake.wait(self.settings.poll_interval_s)
                     self.wake.clear()
                     continue
-                service.process(self.settings, self.db, self.store, cid, wid, self.model.shared.analyze, self.metrics)
+                service.process(self.settings, self.db, self.store, cid, wid, self.model.analyze, self.metrics)
             except Exception:
                 log.exception("worker %s: unexpected error; continuing", wid)
                 self.stop_event.wait(1.0)
@@ -128,6 +102,7 @@ class CeleryRunner(_Base):
         from api.jobs.celery_app import make_celery
 
         self.celery = make_celery(self.settings)
+        self.started = True
         self._spawn(self._housekeeping, "qa-housekeeping")
 
     def enqueue(self, call_id: str) -> None:
@@ -141,7 +116,7 @@ class CeleryRunner(_Base):
     def _extra_housekeeping(self) -> None:
         # Jobs never sent (broker down, API killed) or whose worker died: send them again.
         with self.db.session() as s:
-            ids = service.runnable_ids(s, max(600.0, self.settings.job_lease_s * 4))
+            ids = service.runnable_ids(s, max(600.0, self.settings.job_lease_s * 4), self.settings.job_lease_s)
         for cid in ids:
             self.enqueue(cid)
 

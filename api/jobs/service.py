@@ -29,7 +29,7 @@ from api.privacy import service as privacy
 from api.rubrics import service as rubrics
 from api.storage import AudioStore
 from api.webhooks import service as webhooks
-from qa_engine import AnalysisOptions, AsrOptions, AudioError, CallAnalysis, QAError, RubricError, TranscriptError
+from qa_engine import AnalysisOptions, AudioError, CallAnalysis, QAError, RubricError, TranscriptError
 from qa_engine.pipeline import analyze_transcript
 from qa_engine.transcript import read_transcript
 
@@ -84,16 +84,31 @@ def claim_next(session: Session, worker_id: str, lease_s: float) -> str | None:
     return None
 
 
-def runnable_ids(session: Session, stale_enqueue_s: float) -> list[str]:
-    """Jobs a broker should be (re)sent: never sent, sent long ago, or whose worker died."""
+def lease_left(session: Session, call_id: str) -> float | None:
+    """Seconds until the lease on a job being processed runs out; None when no lease holds it."""
+    lease_until = session.scalar(select(Job.lease_until).where(Job.call_id == call_id, Job.status == "processing"))
+    if lease_until is None:
+        return None
+    return max(0.0, (lease_until - utcnow()).total_seconds())
+
+
+def runnable_ids(session: Session, stale_enqueue_s: float, lease_s: float) -> list[str]:
+    """Jobs a broker should be (re)sent: never sent, sent long ago, or whose worker died.
+
+    A dead worker's job is sent again as soon as its lease has run out (once per lease, in case
+    that message is lost too): its first message may sit unacknowledged with the dead worker
+    until the broker's visibility timeout. A queued job waits `stale_enqueue_s`: it may only be
+    behind others in the queue.
+    """
     now = utcnow()
     old = now - timedelta(seconds=stale_enqueue_s)
+    lease_ago = now - timedelta(seconds=lease_s)
     return list(session.scalars(
         select(Job.call_id).where(
             Job.available_at <= now,
             or_(and_(Job.status == "queued", or_(Job.enqueued_at.is_(None), Job.enqueued_at < old)),
-                and_(Job.status == "processing", Job.lease_until < now, or_(Job.enqueued_at.is_(None),
-                                                                             Job.enqueued_at < old))),
+                and_(Job.status == "processing", Job.lease_until < now,
+                     or_(Job.enqueued_at.is_(None), Job.enqueued_at < Job.lease_until, Job.enqueued_at < lease_ago))),
         ).limit(100)
     ).all())
 
@@ -132,6 +147,7 @@ class _Heartbeat:
 
 
 def options_for(session: Session, settings: Settings, call: Call) -> AnalysisOptions:
+    """The call's own options; how it is decoded is the worker's analyzer's (api/jobs/engine.py)."""
     rubric_path = None
     if call.rubric:
         rubric_path = str(rubrics.resolve(session, settings.rubric_dir, call.rubric).path)
@@ -139,9 +155,7 @@ def options_for(session: Session, settings: Settings, call: Call) -> AnalysisOpt
     if call.started_at and call.connected_at:
         offset = max(0.0, (call.connected_at - call.started_at).total_seconds())
     return AnalysisOptions(rubric=rubric_path, agent_channel=call.agent_channel, language=call.language,
-                           connect_offset_s=offset, max_duration_s=settings.max_duration_s,
-                           asr=AsrOptions(model=settings.asr_model, device=settings.asr_device,
-                                          compute_type=settings.asr_compute_type, cpu_threads=settings.asr_threads))
+                           connect_offset_s=offset, max_duration_s=settings.max_duration_s)
 
 
 def summary_fields(scorecard: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +64,7 @@ class Window:
     audio: np.ndarray
     spans: list[dict[str, int]]  # where each packed piece sits in the recording, in samples
     features: np.ndarray | None = None  # log-mel of `audio`, padded to one 30 s window
+    call: str = ""  # whose speech this is (the recording's name), for the log
 
     @property
     def duration(self) -> float:
@@ -145,8 +146,11 @@ def transcribe_chunks(model: WhisperModel, signals: dict[Speaker, np.ndarray], c
     return sorted(words, key=lambda w: (w.start, w.end))
 
 
-def add_features(model: WhisperModel, windows: list[Window]) -> None:
-    """Log-mel per window, on the CPU, before the window joins the queue (not on the ASR's path)."""
+def add_features(model: WhisperModel | Any, windows: list[Window]) -> None:
+    """Log-mel per window, on the CPU, before the window joins the queue (not on the ASR's path).
+
+    `model`: the model, or anything with its `feature_extractor` (a CPU worker's, qa_engine.cpu_stages).
+    """
     for w in windows:
         w.features = pad_or_trim(model.feature_extractor(w.audio)[..., :-1])
 
@@ -177,7 +181,7 @@ def decode_batch(model: WhisperModel, windows: list[Window], language: str, opti
     return results
 
 
-def detection_features(model: WhisperModel, speech: np.ndarray) -> np.ndarray:
+def detection_features(model: WhisperModel | Any, speech: np.ndarray) -> np.ndarray:
     """Log-mel of the first 30 s of speech, as `WhisperModel.detect_language` computes it."""
     fe = model.feature_extractor
     return pad_or_trim(fe(speech[: fe.n_samples])[..., : fe.nb_max_frames])
@@ -300,22 +304,39 @@ class _Item:
 
 DETECT = "?"  # the queue of language questions: answered before windows, which need a language
 
+# Decodes a batch of windows: `decode_batch` (the model); a test may stand in its own.
+DecodeBatch = Callable[[WhisperModel, list[Window], str, AsrOptions, "BatchStats | None"], list[list[Word]]]
+# A partial batch goes when no new window has joined it for this long while other calls
+# are still being prepared. The CPU front end sets the pace (a batch goes as soon as it
+# is full, or as soon as nobody is preparing anything): a slow but steady front end
+# still fills batches, and a caller stuck in its front end (a 3-hour recording) holds
+# the others back this long at most. The service sets its own (QA_BATCH_WAIT_S), shorter:
+# a call there has someone waiting for it.
+DEFAULT_MAX_WAIT_S = 30.0
+# Windows of similar length go together (their beams end together): a batch is the
+# oldest window and those nearest its length among the next BUCKET_SPAN x batch size.
+BUCKET_SPAN = 4
+
 
 class BatchScheduler:
     """Windows from any number of calls (threads) in, batches to the model, words back to each call.
 
-    A batch goes to the model when it is full, when no caller is still preparing a
-    call (nothing more will come soon), or when its oldest window has waited
-    `max_wait_s`. Windows of different languages or decoding options never share a
-    batch: the prompt is per batch.
+    A batch goes to the model when it is full; a partial one only when no caller is
+    still preparing a call (nothing more will come soon) or when no new window has
+    joined it for `max_wait_s`. So batches fill at the pace of the CPU front end, and
+    a call alone is not held back. A batch takes the oldest window and those nearest its
+    length (less decoding wasted on beams that finished early). Windows of different
+    languages or decoding options never share a batch: the prompt is per batch.
     """
 
-    def __init__(self, model: WhisperModel, batch_size: int = 8, max_wait_s: float = 0.2) -> None:
+    def __init__(self, model: WhisperModel, batch_size: int = 8, max_wait_s: float = DEFAULT_MAX_WAIT_S,
+                 decode: DecodeBatch | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.model = model
         self.batch_size = batch_size
         self.max_wait_s = max_wait_s
+        self._decode: DecodeBatch = decode or decode_batch
         self.stats = BatchStats()
         self._cv = threading.Condition()
         self._queues: dict[tuple, deque[_Item]] = {}
@@ -337,6 +358,18 @@ class BatchScheduler:
                 self._producers -= 1
                 self._cv.notify_all()
 
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Inside `producing`, around a wait for the caller's own words: it prepares nothing meanwhile."""
+        with self._cv:
+            self._producers -= 1
+            self._cv.notify_all()
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._producers += 1
+
     def transcribe(self, windows: list[Window], language: str, options: AsrOptions) -> list[Word]:
         """Blocks until every window of this call is decoded; the call's words in time order."""
         return self.submit(windows, language, options).result()
@@ -353,9 +386,12 @@ class BatchScheduler:
             self._cv.notify_all()
         return ticket
 
-    def detect_language(self, speech: np.ndarray) -> str:
-        """The call's language, its encoder pass batched with other calls' (features computed by the caller)."""
-        window = Window([], speech[: 30 * SAMPLE_RATE], [], features=detection_features(self.model, speech))
+    def detect_language(self, speech: np.ndarray, features: np.ndarray | None = None) -> str:
+        """The call's language, its encoder pass batched with other calls' (features computed by the caller,
+        or given: `detection_features` of the speech, from a CPU worker)."""
+        if features is None:
+            features = detection_features(self.model, speech)
+        window = Window([], speech[: 30 * SAMPLE_RATE], [], features=features)
         ticket = Ticket(1)
         with self._cv:
             if self._closed:
@@ -397,19 +433,22 @@ class BatchScheduler:
             # Callers waiting for their language are not preparing anything else meanwhile.
             idle = self._producers - self._asking == 0 or self._closed
             now = time.monotonic()
-            ready = [k for k, q in waiting.items() if idle or now - q[0].queued_at >= self.max_wait_s]
+            # q[-1]: the newest window. While windows keep coming, the batch keeps filling.
+            ready = [k for k, q in waiting.items() if idle or now - q[-1].queued_at >= self.max_wait_s]
         if not ready:
             return None
         # Language questions first: each holds back a whole call's windows.
         key = (DETECT,) if (DETECT,) in ready else min(ready, key=lambda k: waiting[k][0].queued_at)
         q = self._queues[key]
-        return [q.popleft() for _ in range(min(self.batch_size, len(q)))]
+        if len(q) <= self.batch_size or key == (DETECT,):
+            return [q.popleft() for _ in range(min(self.batch_size, len(q)))]
+        return _bucket(q, self.batch_size)
 
     def _wait_s(self) -> float | None:
-        heads = [q[0].queued_at for q in self._queues.values() if q]
-        if not heads:
+        newest = [q[-1].queued_at for q in self._queues.values() if q]
+        if not newest:
             return None
-        return max(0.005, self.max_wait_s - (time.monotonic() - min(heads)))
+        return max(0.005, self.max_wait_s - (time.monotonic() - min(newest)))
 
     def _run(self, batch: list[_Item]) -> None:
         language = batch[0].language
@@ -418,15 +457,16 @@ class BatchScheduler:
             return
         t0 = time.perf_counter()
         try:
-            results = decode_batch(self.model, [it.window for it in batch], language, batch[0].options, self.stats)
+            results = self._decode(self.model, [it.window for it in batch], language, batch[0].options, self.stats)
         except Exception:
             # One bad window must not fail the calls it was batched with: decode each alone.
-            log.warning("a batch of %d windows failed; decoding them one by one", len(batch), exc_info=True)
+            log.warning("a batch of %d windows (calls %s) failed; decoding them one by one", len(batch),
+                        ", ".join(sorted({it.window.call for it in batch})), exc_info=True)
             results = None
         if results is None:
             for it in batch:
                 try:
-                    it.ticket.deliver(it.index, decode_batch(self.model, [it.window], language, it.options,
+                    it.ticket.deliver(it.index, self._decode(self.model, [it.window], language, it.options,
                                                              self.stats)[0])
                 except Exception as exc:
                     self.stats.failed_windows += 1
@@ -454,3 +494,20 @@ class BatchScheduler:
                 it.ticket.fail(ModelError(f"language detection failed on this call: {exc}"))
         self.stats.asr_busy_s += time.perf_counter() - t0
         self.stats.detections += len(batch)
+
+
+def _bucket(queue: deque[_Item], size: int) -> list[_Item]:
+    """The oldest window and the `size - 1` nearest its length among the next few; taken off the queue.
+
+    The oldest always goes, so no window waits behind a stream of better-fitting ones.
+    """
+    span = list(itertools.islice(queue, size * BUCKET_SPAN))
+    head = span[0].window.duration
+    rest = sorted(range(1, len(span)), key=lambda i: (abs(span[i].window.duration - head), i))[: size - 1]
+    chosen = sorted([0, *rest])
+    taken = [span[i] for i in chosen]
+    keep = [it for i, it in enumerate(span) if i not in set(chosen)]
+    for _ in range(len(span)):
+        queue.popleft()
+    queue.extendleft(reversed(keep))
+    return taken

@@ -65,3 +65,24 @@ def test_same_findings_and_scorecard_as_sequential(call_id, batched_run, analyse
                                      for c in CALL_IDS])
 def test_labelled_expectations_hold_on_the_batched_path(call_id, batched_run, labels):
     check_expectations(batched_run[0][call_file(call_id).name].to_dict(), labels(call_id))
+
+
+def test_cpu_stages_in_worker_processes_give_the_same_analysis(asr_model, batched_run):
+    """Decode, VAD, features and metrics in 2 processes (a GPU host's setup): the same calls, the same results.
+
+    The languages are detected here (the question crosses from a worker as log-mels), and a
+    mono call goes too (its speakers separated in the worker, assigned after the ASR).
+    """
+    ids = ["zh_mono_good", "en_good_billing", "zh_forbidden_refund"]
+    with BatchedAnalyzer(batch_size=8, cpu_workers=2) as analyzer:
+        results = {p.name: r for p, r in analyzer.analyze_many([call_file(c) for c in ids], AnalysisOptions(),
+                                                                in_flight=3)}
+    for c in ids:
+        got, want = results[call_file(c).name], batched_run[0][call_file(c).name]
+        assert isinstance(got, CallAnalysis) and isinstance(want, CallAnalysis), got
+        assert got.call.language == want.call.language and got.call.language_source == "detected"
+        assert [(t.speaker, t.text) for t in got.turns] == [(t.speaker, t.text) for t in want.turns]
+        assert [(t.level_dbfs, t.pitch_median_hz) for t in got.turns] == \
+            [(t.level_dbfs, t.pitch_median_hz) for t in want.turns]
+        assert got.scorecard.total == want.scorecard.total
+        assert {"decode", "vad", "features", "asr", "metrics"} <= set(got.call.timings)

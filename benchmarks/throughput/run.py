@@ -1,28 +1,4 @@
-"""`qa-engine bench DIR...`: throughput of the engine against bare faster-whisper, one run, same calls.
-
-Four variants, timed over every recording under the folders (recursively), with one
-model loaded once and the same decoding options everywhere (beam 5, word timestamps,
-condition_on_previous_text off, the call's language given):
-
-* bare          faster-whisper as a user runs it: `decode_audio(split_stereo=...)`, then
-                `WhisperModel.transcribe` on each channel, one after the other, no VAD.
-                Stereo files count as two channels, as in ../shared/GPU.md. THE BASELINE.
-* bare_batched  the same channels through faster-whisper's `BatchedInferencePipeline`
-                (batch 16, its own Silero VAD).
-* pipeline      `qa_engine.analyze` on each call in turn: the full analysis (findings, scorecard).
-* batched       `BatchedAnalyzer.analyze_many` over all calls (`--in-flight` at once, windows of
-                many calls decoded in shared batches of `--batch-size`): the full analysis.
-
-Model loading and one warm-up run of each variant are excluded from the timing. With
---repeat N the variants run N passes, the order reversed every other pass; seconds are
-the mean per pass. Decoding the file is inside every variant's time (the pipeline's
-includes it too). The headline figures are ratios to `bare`; the transcripts of the
-engine's two paths are compared (CER on characters for zh, WER on words for en), and
-so are their scorecards.
-
-Results: a table on stdout (stderr with --json, which prints one JSON object on stdout),
-a dated section appended to --out (markdown), the raw numbers in --json-out.
-"""
+"""The timed runs: each variant over the same calls, one model, and the comparison of their outputs."""
 
 from __future__ import annotations
 
@@ -32,74 +8,34 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import platform
-import resource
 import shlex
-import shutil
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from faster_whisper import BatchedInferencePipeline, decode_audio
 
+from benchmarks.throughput import (
+    BARE_BATCH,
+    BEAM_SIZE,
+    BENCH_SUFFIXES,
+    DEFAULT_OUT,
+    DEFAULTS,
+    DESCRIPTION,
+    STAGES,
+    VARIANTS,
+)
+from benchmarks.throughput.measure import GpuMemory, machine_info, peak_rss_mb
+from benchmarks.throughput.report import _rounded, append_results, markdown, targets
 from qa_engine.asr.text import edit_distance, scoring_tokens
 from qa_engine.asr.transcribe import AsrOptions, detect_language, load_model
 from qa_engine.audio import decode
-from qa_engine.batched import BatchedAnalyzer
+from qa_engine.batched import BatchedAnalyzer, cpu_workers_for
 from qa_engine.errors import QAError
 from qa_engine.pipeline import AnalysisOptions, analyze
-
-VARIANTS = ("bare", "bare_batched", "pipeline", "batched")
-DESCRIPTION = {
-    "bare": "WhisperModel.transcribe per channel, sequential, no VAD",
-    "bare_batched": "BatchedInferencePipeline per channel, batch {bare_batch} (Silero VAD)",
-    "pipeline": "qa_engine.analyze per call, sequential (full analysis)",
-    "batched": "BatchedAnalyzer.analyze_many, batch {batch_size}, {in_flight} calls in flight (full analysis)",
-}
-BENCH_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
-STAGES = ("decode", "vad", "language", "features", "asr", "turns", "metrics", "semantic", "detectors")
-BEAM_SIZE = 5
-BARE_BATCH = 16
-DEFAULTS = {"cpu": {"batch_size": 8, "in_flight": 8}, "cuda": {"batch_size": 32, "in_flight": 32}}
-TARGET_PIPELINE_OVER_BARE = 1.15  # the full analysis at most 15 % slower than bare faster-whisper
-TARGET_BATCHED_SPEEDUP = 1.5  # the batched path at least 1.5x faster than bare
-TARGET_CER = 0.01  # the batched path's transcripts within 1 % of the sequential path's
-DEFAULT_OUT = Path("benchmarks") / "results_throughput.md"
-RESULTS_HEADER = (
-    "# Throughput: bare faster-whisper, the pipeline, cross-call batching\n\n"
-    "Written by `qa-engine bench` (`benchmarks/bench_throughput.py`); one dated section per run, newest last. "
-    f"Targets: pipeline ≤ {TARGET_PIPELINE_OVER_BARE} × bare; batched ≥ {TARGET_BATCHED_SPEEDUP} × faster "
-    f"than bare; CER batched vs pipeline ≤ {TARGET_CER:.0%}.\n\n"
-)
-
-
-# ---------------------------------------------------------------- command line
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
-                   help=f"folders of recordings (searched recursively: {' '.join(BENCH_SUFFIXES)})")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the ASR runs (default cpu)")
-    p.add_argument("--compute-type", help="CTranslate2 compute type (default: int8 on cpu, float16 on cuda)")
-    p.add_argument("--threads", type=int, default=0, help="cpu_threads of the model (0: ctranslate2's default)")
-    p.add_argument("--repeat", type=int, default=1, help="passes over all calls per variant (default 1)")
-    p.add_argument("--variants", default=",".join(VARIANTS),
-                   help=f"comma-separated, from {','.join(VARIANTS)} (default: all)")
-    p.add_argument("--model", help="ASR model name from models/manifest.yaml or a model folder (default: base)")
-    p.add_argument("--batch-size", type=int, help="batched: windows per batch (default 8 on cpu, 32 on cuda)")
-    p.add_argument("--in-flight", type=int, help="batched: calls in flight (default 8 on cpu, 32 on cuda)")
-    p.add_argument("--lang", choices=["zh", "en"],
-                   help="language of every call (default: the labels file next to a call, the file name's "
-                        "en_/zh_ prefix, a folder named en/zh, else detected once before timing)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout (the table goes to stderr)")
-    p.add_argument("--out", help=f"markdown file to append a dated section to (default: {DEFAULT_OUT} when "
-                   "./benchmarks exists; '' for none)")
-    p.add_argument("--json-out", type=Path, help="write the raw numbers (with per-call details) here")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     in_flight = DEFAULTS[args.device]["in_flight"] if args.in_flight is None else args.in_flight
     if batch_size < 1 or in_flight < 1:
         raise QAError("--batch-size and --in-flight must be at least 1")
+    cpu_workers = cpu_workers_for(args.device) if args.cpu_workers is None else args.cpu_workers
+    if cpu_workers < 0:
+        raise QAError("--cpu-workers must be 0 (the CPU stages in threads) or more")
     files = find_audio(args.dirs)
     if args.out is None:
         out = DEFAULT_OUT if DEFAULT_OUT.parent.is_dir() else None
@@ -130,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     with redirect:
         bench = Bench(files, variants=variants, device=args.device, compute_type=args.compute_type,
                       threads=args.threads, model=args.model, batch_size=batch_size, in_flight=in_flight,
-                      repeat=args.repeat, lang=args.lang, dirs=args.dirs)
+                      cpu_workers=cpu_workers, repeat=args.repeat, lang=args.lang, dirs=args.dirs)
         summary = bench.run()
         summary["command"] = command
         section = markdown(summary)
@@ -147,13 +86,6 @@ def run(args: argparse.Namespace) -> int:
         stdout.write(json.dumps(_rounded(summary), ensure_ascii=False) + "\n")
         stdout.flush()
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`qa-engine bench ...` with the arguments after `bench` (for benchmarks/bench_throughput.py)."""
-    from qa_engine.cli import main as cli_main
-
-    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 def _variants(spec: str) -> tuple[str, ...]:
@@ -176,8 +108,6 @@ def _command_line() -> str:
         prog = name
     return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
 
-
-# ---------------------------------------------------------------- inputs
 
 @dataclass
 class Call:
@@ -246,104 +176,11 @@ def _display_names(files: list[Path], dirs: Sequence[Path]) -> list[str]:
     return names
 
 
-# ---------------------------------------------------------------- transcripts
-
-
-
 def turns_text(result: Any) -> str:
     """Every party's turns in time order, as one text."""
     sep = "" if result.call.language == "zh" else " "
     return sep.join(t.text for t in sorted(result.turns, key=lambda t: (t.start, t.end)))
 
-
-# ---------------------------------------------------------------- machine
-
-def _ver(pkg: str) -> str:
-    try:
-        return version(pkg)
-    except PackageNotFoundError:
-        return "?"
-
-
-def _nvidia_smi(query: str) -> list[str]:
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return []
-    try:
-        out = subprocess.run([exe, f"--query-gpu={query}", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
-
-
-def machine_info(device: str, compute_type: str, threads: int) -> dict[str, Any]:
-    cpu = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    info: dict[str, Any] = {
-        "cpu": cpu,
-        "cores_logical": os.cpu_count(),
-        "cores_usable": usable,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "ctranslate2": _ver("ctranslate2"),
-        "faster_whisper": _ver("faster-whisper"),
-        "device": device,
-        "compute_type": compute_type,
-        "threads": threads,
-    }
-    if device == "cuda":
-        info["gpu"] = ", ".join(_nvidia_smi("name")) or "?"
-    return info
-
-
-def peak_rss_mb() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
-
-
-class GpuMemory:
-    """Peak memory in use on the GPU(s) while the benchmark runs, by polling nvidia-smi (whole device)."""
-
-    def __init__(self, interval_s: float = 0.5) -> None:
-        self.peak_mb: float | None = None
-        self.baseline_mb: float | None = self._used()
-        self._stop = threading.Event()
-        self._interval = interval_s
-        self._thread: threading.Thread | None = None
-        if self.baseline_mb is not None:
-            self._thread = threading.Thread(target=self._poll, name="gpu-memory", daemon=True)
-            self._thread.start()
-
-    @staticmethod
-    def _used() -> float | None:
-        values = []
-        for line in _nvidia_smi("memory.used"):
-            with contextlib.suppress(ValueError):
-                values.append(float(line))
-        return max(values) if values else None
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self._interval):
-            used = self._used()
-            if used is not None:
-                self.peak_mb = used if self.peak_mb is None else max(self.peak_mb, used)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-
-
-# ---------------------------------------------------------------- the runs
 
 def _stats_dict(stats: Any) -> dict[str, float]:
     return {f.name: float(getattr(stats, f.name)) for f in dataclasses.fields(stats)}
@@ -357,13 +194,14 @@ def _one_line(exc: BaseException) -> str:
 class Bench:
     def __init__(self, files: list[Path], *, variants: tuple[str, ...], device: str, compute_type: str | None,
                  threads: int, model: str | None, batch_size: int, in_flight: int, repeat: int,
-                 lang: str | None, dirs: Sequence[Path] | None = None) -> None:
+                 lang: str | None, dirs: Sequence[Path] | None = None, cpu_workers: int = 0) -> None:
         self.files = files
         self.variants = variants
         self.device = device
         self.threads = threads
         self.batch_size = batch_size
         self.in_flight = in_flight
+        self.cpu_workers = cpu_workers
         self.repeat = repeat
         self.lang = lang
         self.model_arg = model
@@ -385,7 +223,7 @@ class Bench:
         self.bare_pipe = BatchedInferencePipeline(self.model)
         self.analyzer: BatchedAnalyzer | None = None
         if "batched" in self.variants:
-            self.analyzer = BatchedAnalyzer(self.asr, batch_size=self.batch_size)
+            self.analyzer = BatchedAnalyzer(self.asr, batch_size=self.batch_size, cpu_workers=self.cpu_workers)
 
     def _probe(self, calls: list[Call]) -> list[Call]:
         """Length, channels and language of every call, before timing; unreadable ones are listed and left out."""
@@ -581,7 +419,7 @@ class Bench:
             "settings": {"device": self.device, "compute_type": self.compute_type, "threads": self.threads,
                          "beam_size": BEAM_SIZE, "word_timestamps": True, "condition_on_previous_text": False,
                          "bare_batch_size": BARE_BATCH, "batch_size": self.batch_size,
-                         "in_flight": self.in_flight},
+                         "in_flight": self.in_flight, "cpu_workers": self.cpu_workers},
             "machine": machine_info(self.device, self.compute_type, self.threads),
         }
         mean = {v: sum(self.pass_s[v]) / len(self.pass_s[v]) for v in self.variants if self.pass_s[v]}
@@ -601,13 +439,15 @@ class Bench:
                 "speedup_vs_bare": bare / sec if bare and sec else None,
                 "failed": sum(1 for c in calls if v in c.errors),
                 "what": DESCRIPTION[v].format(bare_batch=BARE_BATCH, batch_size=self.batch_size,
-                                              in_flight=self.in_flight),
+                                              in_flight=self.in_flight, cpu_workers=self.cpu_workers),
             }
         s["x_realtime"] = {v: d["x_realtime"] for v, d in s["variants"].items()}
         s["x_realtime_channels"] = {v: d["x_realtime_channels"] for v, d in s["variants"].items()}
         s["pipeline_over_bare"] = mean["pipeline"] / bare if bare and "pipeline" in mean else None
         s["bare_over_batched"] = bare / mean["batched"] if bare and "batched" in mean else None
         s["bare_over_bare_batched"] = bare / mean["bare_batched"] if bare and "bare_batched" in mean else None
+        s["bare_batched_over_batched"] = (mean["bare_batched"] / mean["batched"]
+                                          if "bare_batched" in mean and "batched" in mean else None)
 
         s["stages_s"] = {}
         for v, reps in self.stages.items():
@@ -679,144 +519,3 @@ def _stage_sums(calls: list[Call], variant: str) -> dict[str, float]:
             sums[k] = sums.get(k, 0.0) + v
     return sums
 
-
-def targets(s: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = [
-        ("pipeline ≤ 1.15 × bare", s.get("pipeline_over_bare"), "≤", TARGET_PIPELINE_OVER_BARE, "×"),
-        (f"batched ≥ {TARGET_BATCHED_SPEEDUP} × faster than bare (bare_s / batched_s)",
-         s.get("bare_over_batched"), "≥", TARGET_BATCHED_SPEEDUP, "×"),
-        ("CER batched vs pipeline ≤ 1 %", s.get("cer_batched_vs_pipeline"), "≤", TARGET_CER, "%"),
-    ]
-    out = []
-    for name, value, op, limit, unit in rows:
-        ok = None if value is None else (value <= limit if op == "≤" else value >= limit)
-        out.append({"target": name, "value": value, "limit": limit, "unit": unit,
-                    "result": "n/a" if ok is None else ("PASS" if ok else "MISS")})
-    return out
-
-
-# ---------------------------------------------------------------- report
-
-def _rounded(x: Any) -> Any:
-    if isinstance(x, float):
-        return round(x, 4)
-    if isinstance(x, dict):
-        return {k: _rounded(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_rounded(v) for v in x]
-    return x
-
-
-def _f(x: float | None, fmt: str = ".2f", none: str = "–") -> str:
-    return none if x is None else format(x, fmt)
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f} %"
-
-
-def markdown(s: dict[str, Any]) -> str:
-    m, st = s["machine"], s["settings"]
-    threads = f"{st['threads']}" if st["threads"] else "0 (ctranslate2 default)"
-    gpu = s.get("gpu_memory_mb")
-    lines = [
-        f"## {s['date'].replace('T', ' ').replace('Z', ' UTC')} — {s['calls']} calls, {s['audio_s']:.1f} s audio "
-        f"({s['channel_audio_s']:.1f} s channel audio), {st['device']} {st['compute_type']}, threads {threads}, "
-        f"repeat {s['repeat']}",
-        "",
-        f"- Command: `{s.get('command', '')}`",
-        f"- Machine: {m['cpu']}, {m['cores_usable']} usable / {m['cores_logical']} logical cores"
-        + (f"; GPU {m['gpu']}" if m.get("gpu") else "")
-        + f"; Python {m['python']}; ctranslate2 {m['ctranslate2']}; faster-whisper {m['faster_whisper']}",
-        f"- Model `{s['model']['name']}` ({s['model']['path']}), loaded once in {s['model']['load_s']:.1f} s; "
-        f"beam {st['beam_size']}, word timestamps, condition_on_previous_text off, language given. Model load and "
-        "one warm-up per variant excluded; seconds are per pass over all calls (mean of the repeats), "
-        "file decoding included.",
-        f"- Peak RSS {s['peak_rss_mb']:.0f} MB"
-        + (f"; peak GPU memory {gpu['peak']:.0f} MB ({gpu['before_model']:.0f} MB before loading; {gpu['how']})"
-           if gpu else "")
-        + f"; wall time of the run {s['wall_s']:.0f} s",
-        "",
-        "| variant | what | s | × realtime | × realtime (channels) | s / bare s | speedup vs bare | failed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for v, d in s["variants"].items():
-        lines.append(f"| {v} | {d['what']} | {d['s']:.2f} | {_f(d['x_realtime'], '.1f')} | "
-                     f"{_f(d['x_realtime_channels'], '.1f')} | {_f(d['over_bare'], '.3f')} | "
-                     f"{_f(d['speedup_vs_bare'], '.2f')} | {d['failed']} |")
-    if s["repeat"] > 1:
-        lines += ["", "Per repeat (s): " + "; ".join(
-            f"{v} {', '.join(f'{x:.2f}' for x in d['per_repeat_s'])}" for v, d in s["variants"].items())]
-    lines += ["", "Targets:", ""]
-    for t in s["targets"]:
-        value = ("not measured" if t["value"] is None else
-                 _pct(t["value"]) if t["unit"] == "%" else f"{t['value']:.3f} ×")
-        lines.append(f"- **{t['result']}** {t['target']}: {value}")
-    if s["stages_s"]:
-        keys = [k for k in STAGES if any(k in d for d in s["stages_s"].values())]
-        keys += sorted({k for d in s["stages_s"].values() for k in d} - set(keys))
-        lines += ["", "Stages (s summed over calls, per pass; batched calls overlap, so its sum exceeds its "
-                  "wall time, and its per-call asr includes waiting in the queue):", "",
-                  "| variant | " + " | ".join(keys) + " | sum | wall |",
-                  "|---|" + "---:|" * (len(keys) + 2)]
-        for v, d in s["stages_s"].items():
-            wall = s["variants"][v]["s"]
-            lines.append(f"| {v} | " + " | ".join(_f(d.get(k)) for k in keys)
-                         + f" | {sum(d.values()):.2f} | {wall:.2f} |")
-    sched = s.get("scheduler")
-    if sched:
-        extra = (f" ({sched['mixed_batches']:.0f} with windows of several calls)"
-                 if "mixed_batches" in sched else "")
-        lines += ["", f"Scheduler (batched, per pass): {sched['batches']:.0f} batches{extra}, "
-                  f"{sched['windows']:.0f} windows ({sched['window_audio_s']:.1f} s of speech), mean batch "
-                  f"{sched['mean_batch']:.1f}, ASR busy {sched['asr_busy_s']:.2f} s (the ASR's critical path), "
-                  f"fallbacks {sched['fallbacks']:.0f}, failed windows {sched['failed_windows']:.0f}."]
-    lines += ["", "Agreement with the pipeline's transcripts (edits / reference length over all calls; zh "
-              "characters, en words; punctuation and case ignored):", ""]
-    for other in ("batched", "bare", "bare_batched"):
-        key = f"cer_{other}_vs_pipeline"
-        if s.get(key) is not None:
-            d = s[f"{key}_detail"]
-            lines.append(f"- {other} vs pipeline: {_pct(s[key])} ({d['edits']} edits / {d['ref_len']}, "
-                         f"{d['calls']} calls)")
-    sc = s.get("scorecards_batched_vs_pipeline")
-    if sc:
-        lines.append(f"- scorecards batched vs pipeline: {sc['calls_agreeing']} of {sc['calls_compared']} calls "
-                     f"with the same total and event types (same total {sc['same_total']}, same event types "
-                     f"{sc['same_event_types']})" + (f"; differing: {', '.join(sc['differing'])}"
-                                                      if sc["differing"] else ""))
-    if s["failures"]:
-        lines += ["", f"Failures ({s['failed_calls']} calls):", ""]
-        lines += [f"- {f['call']} ({f['variant']}): {f['error']}" for f in s["failures"]]
-    lines += _per_call_table(s)
-    return "\n".join(lines) + "\n"
-
-
-def _per_call_table(s: dict[str, Any]) -> list[str]:
-    seq = [v for v in ("bare", "bare_batched", "pipeline") if v in s["variants"]]
-    cers = [k for k in ("cer_batched_vs_pipeline", "cer_bare_vs_pipeline") if s.get(k) is not None]
-    lines = ["", "<details><summary>Per call</summary>", "",
-             "| call | lang | ch | audio s | " + " | ".join(f"{v} s" for v in seq)
-             + "".join(f" | {k.removeprefix('cer_').replace('_vs_', ' vs ')}" for k in cers)
-             + (" | scorecard agrees" if "scorecards_batched_vs_pipeline" in s else "") + " |",
-             "|---|---|---:|---:|" + "---:|" * (len(seq) + len(cers))
-             + ("---|" if "scorecards_batched_vs_pipeline" in s else "")]
-    for c in s["per_call"]:
-        row = f"| {c['call']} | {c['lang']} | {c['channels']} | {c['audio_s']:.1f} | "
-        row += " | ".join(_f(c["seconds"].get(v)) for v in seq)
-        for k in cers:
-            a = c["agreement"].get(k)
-            row += " | " + ("–" if a is None else f"{_pct(a['cer'])} ({a['edits']}/{a['ref_len']})")
-        if "scorecards_batched_vs_pipeline" in s:
-            agrees = c["agreement"].get("scorecard_agrees")
-            row += " | " + ("–" if agrees is None else "yes" if agrees else "**no**")
-        lines.append(row + " |")
-    return [*lines, "", "</details>", ""]
-
-
-def append_results(out: Path, section: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    existing = out.read_text(encoding="utf-8") if out.is_file() else RESULTS_HEADER
-    if not existing.endswith("\n\n"):
-        existing = existing.rstrip("\n") + "\n\n"
-    out.write_text(existing + section + "\n", encoding="utf-8")

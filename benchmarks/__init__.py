@@ -1,0 +1,1 @@
+"""Benchmarks: `throughput` (the `qa-engine bench` command) is installed with the package; the rest are scripts."""
