@@ -85,11 +85,12 @@ def error_page(request: Request, status: int, code: str, detail: str, extra: dic
 
 
 def install(app: FastAPI) -> None:
-    """Wrap the problem handlers installed by api.problems.install: a UI route gets the page, the API the JSON."""
+    """Wrap the problem handlers installed by api.problems.install: a UI route gets the page, the API the JSON.
+    An unexpected error stays with api.problems.LastResort (a 500 problem with its request id, the connection
+    kept): a handler for Exception here would answer and then re-raise."""
     json_problem: Handler = app.exception_handlers[Problem]
     json_http: Handler = app.exception_handlers[StarletteHTTPException]
     json_validation: Handler = app.exception_handlers[RequestValidationError]
-    json_unexpected: Handler = app.exception_handlers[Exception]
 
     async def problem(request: Request, exc: Problem) -> Response:
         if not is_ui(request) or exc.status < 400:  # a 303 to the login form stays a redirect
@@ -108,13 +109,7 @@ def install(app: FastAPI) -> None:
         detail = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
         return error_page(request, 422, "invalid_request", detail)
 
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        if not is_ui(request):
-            return await _json(json_unexpected, request, exc)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_page(request, 500, "internal", "")
-
     app.add_exception_handler(Problem, problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, unexpected)
+    # An error no route expected is answered by api.problems.LastResort (problem+json with a request id).
