@@ -175,15 +175,23 @@ def test_session_cookie_secure_flag(api_only: Server, tmp_path_factory: pytest.T
 
 
 def test_login_throttled_per_client_address(tmp_path: Path) -> None:
-    """Guessing across many user names from one address: the address is locked, for every user name."""
-    srv = Server(tmp_path / "qa", "", QA_START_WORKERS="false", QA_LOGIN_MAX_FAILURES_PER_ADDRESS="4")
+    """Guessing across many user names from one address: the address is locked, for every user name; the next
+    lockout lasts twice as long."""
+    srv = Server(tmp_path / "qa", "", QA_START_WORKERS="false", QA_LOGIN_MAX_FAILURES_PER_ADDRESS="4",
+                 QA_LOGIN_LOCKOUT_S="2")
     srv.start(wait_ready=False)
     try:
         subprocess.run([sys.executable, "-m", "api.cli", "users", "create", "--username", "eve", "--role",
                         "inspector"], cwd=ROOT, check=True, timeout=60, capture_output=True,
                        env={**srv.env, "QA_USER_PASSWORD": PASSWORD})
-        assert [_login(srv, f"user{i}", "guess").status_code for i in range(4)] == [303, 303, 303, 429]
+        answers = [_login(srv, f"user{i}", "guess") for i in range(4)]
+        assert [r.status_code for r in answers] == [303, 303, 303, 429]
+        assert int(answers[-1].headers["Retry-After"]) <= 2
         r = _login(srv, "eve", PASSWORD)
         assert r.status_code == 429 and "qa_session" not in r.cookies, r.status_code
+        time.sleep(2.2)
+        answers = [_login(srv, f"other{i}", "guess") for i in range(4)]
+        assert [r.status_code for r in answers] == [303, 303, 303, 429]
+        assert 2 < int(answers[-1].headers["Retry-After"]) <= 4  # doubled
     finally:
         srv.stop()
