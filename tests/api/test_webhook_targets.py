@@ -21,7 +21,7 @@ import pytest
 
 from api.config import Settings
 from api.database.core import Database
-from api.reports.scheduler import run_once
+from api.reports.scheduler import ReportScheduler, run_once
 from api.webhooks import service as webhooks
 from tests.api.conftest import FIXTURES, Server, submit, wait_done
 
@@ -145,6 +145,16 @@ def test_report_to_a_loopback_address_fails_at_once(tmp_path: Path, receiver: Re
     assert "refused" in d["last_error"] and "loopback" in d["last_error"], d
     assert webhooks.deliver_due(db, settings) == 0  # not retried
     assert receiver.got == []
+    db.engine.dispose()
+
+
+def test_report_address_refused_is_logged_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db, settings = _report_db(tmp_path, report_webhook_url="http://169.254.169.254/", report_check_s=3600)
+    sched = ReportScheduler(db, settings)
+    sched.start()
+    sched.stop()
+    assert any("QA_REPORT_WEBHOOK_URL" in r.message and "link-local" in r.message for r in caplog.records), \
+        caplog.text
     db.engine.dispose()
 
 
