@@ -110,3 +110,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
+    # An error no route expected is answered by api.problems.LastResort (problem+json with a request id).

@@ -155,6 +155,7 @@ def test_session_cookie_secure_flag(api_only: Server, tmp_path_factory: pytest.T
     cookie = next(v for v in plain.headers.get_list("set-cookie") if v.startswith("qa_session="))
     assert "secure" not in cookie.lower() and "httponly" in cookie.lower()  # default: works on http://localhost
     srv = Server(api_only.data_dir, api_only.database_url, QA_START_WORKERS="false", QA_COOKIE_SECURE="true")
+    srv.env.update({k: v for k, v in api_only.env.items() if k.startswith("QA_LOGIN_")})  # the same throttle
     srv.start(wait_ready=False)
     try:
         with httpx.Client(base_url=srv.base, timeout=60) as c:

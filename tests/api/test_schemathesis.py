@@ -33,16 +33,34 @@ def _seed(srv: Server, admin_key: str) -> dict[str, list[str]]:
     return {"calls": [call_id], "rubrics": ["fuzz", "zh_callcenter", "en_callcenter"], "webhooks": hooks}
 
 
+# Inputs that broke the service once (issue 12), drawn for any string parameter and the bodies' text fields
+# a quarter of the time; random generation alone rarely reaches them.
+HOSTILE = ["a\x00b", "%00", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2024-05-06T09:30:00+99:00",
+           '=HYPERLINK("http://evil.example","bonus")', "@SUM(1+1)", "../../etc/passwd", "1/2", "a\x07b", "",
+           "W10", "WzEsIDVd", "WyJ4IixbMV1d", "W3RydWUsICJhIl0", "[" * 10_000 + "]" * 10_000, "NaN", "1e999", "-1",
+           "9" * 5000, '{"started_at": "9999-12-31T23:59:59-23:59"}', '{"agent_id": "a\x00"}', '{"rubric": "x@1/2"}',
+           "zh_callcenter@1/2", "\u202e", "x" * 5000]
+BODY_TEXT = ("metadata", "url", "name", "rubric")
+
+
+def _toml(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a TOML basic string (\uXXXX escapes included)
+
+
 def _config(path: Path, admin_key: str, ids: dict[str, list[str]]) -> Path:
-    """schemathesis.toml: the admin key on every request; the seeded ids drawn half the time."""
-    lines = [f'headers = {{ Authorization = "Bearer {admin_key}" }}', ""]
-    for name, values in ids.items():
+    """schemathesis.toml: the admin key on every request; the seeded ids drawn half the time, hostile text a
+    quarter of the time."""
+    lines = [f"headers = {{ Authorization = {_toml('Bearer ' + admin_key)} }}", ""]
+    dictionaries = {**ids, "hostile": HOSTILE}
+    for name, values in dictionaries.items():
         if values:
-            lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}", ""]
-    lines += ["[parameters]"]
+            lines += [f"[dictionaries.{name}]", f"values = [{', '.join(_toml(v) for v in values)}]", ""]
+    lines += ["[generation.dictionaries]", 'string = { dictionary = "hostile", probability = 0.25 }', "",
+              "[parameters]"]
     for param, name in (("path.call_id", "calls"), ("path.rubric_id", "rubrics"), ("path.webhook_id", "webhooks")):
         if ids[name]:
             lines.append(f'"{param}" = {{ dictionary = "{name}", probability = 0.5 }}')
+    lines += [f'"body.{field}" = {{ dictionary = "hostile", probability = 0.25 }}' for field in BODY_TEXT]
     # Deleting the analysed call early would leave the other operations on it nothing to read.
     lines += ["", "[[operations]]", 'include-name = "DELETE /v1/calls/{call_id}"',
               'parameters = { "path.call_id" = "0123456789abcdef0123456789abcdef" }', ""]

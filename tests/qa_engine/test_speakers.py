@@ -69,3 +69,36 @@ def test_mono_call_speech_time_goes_to_the_right_party(analysed, labels):
         right += times[lt["speaker"]]
         wrong += times[other]
     assert right / (right + wrong) >= 0.8
+
+
+def _forbidden_call(make_context, attribution: float, review: str = ""):
+    """An inbound call where an 'agent' turn says 我不知道: the agent's, or the customer's put in an agent turn."""
+    ctx = make_context("zh", [
+        {"speaker": "agent", "text": "您好，很高兴为您服务，请问有什么可以帮您？"},
+        {"speaker": "customer", "text": "我想修改一下我的收货地址。"},
+        {"speaker": "agent", "text": "我不知道", "attribution": attribution},
+        {"speaker": "agent", "text": "好的，我帮您修改一下，请您提供新的地址。"},
+        {"speaker": "customer", "text": "好的，谢谢。"},
+        {"speaker": "agent", "text": "感谢您的来电，祝您生活愉快，再见。"},
+    ])
+    ctx.attribution_review = review
+    return ctx
+
+
+def test_words_of_an_uncertain_party_go_to_review_and_never_fail_the_call_fatally(make_context):
+    from qa_engine.scoring.rubric import load
+    from qa_engine.scoring.scorecard import build_scorecard
+
+    rubric = load("zh_callcenter")
+    sure, _ = build_scorecard(rubric, _forbidden_call(make_context, attribution=1.0))
+    forbidden = next(i for i in sure.items if i.id == "forbidden_phrases")
+    assert forbidden.status == "fail" and sure.fatal  # the agent's own brush-off is fatal
+
+    unsure, events = build_scorecard(rubric, _forbidden_call(
+        make_context, attribution=0.2, review="the two voices are too alike: check who said what"))
+    forbidden = next(i for i in unsure.items if i.id == "forbidden_phrases")
+    assert forbidden.status == "needs_review"
+    assert "who said it is uncertain" in forbidden.detail
+    assert not unsure.fatal and "fatal" not in unsure.flags
+    assert "needs_review" in unsure.flags
+    assert any(e.type == "speaker_attribution" and "too alike" in (e.detail or "") for e in events)
