@@ -154,6 +154,9 @@ VOICE_SURE = 0.1
 # The agent is named by the words of the two voices: less than this much log-odds between the two
 # mappings of voices to parties (two role phrases) does not tell who the agent is.
 MIN_ROLE_MARGIN = 2.0
+# A call with more than this share of its speech below ATTRIBUTION_SURE goes to review as a whole: an
+# inspector reads a transcript with one turn in five in doubt as unreliable.
+MAX_UNSURE_SHARE = 0.2
 
 
 def role_head_path() -> Path:
@@ -252,6 +255,10 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     if agree < MIN_VOICE_AGREEMENT:
         reasons.append(f"the two voices are too alike (only {agree:.0%} of clearly worded stretches agree with "
                        "their voice)")
+    weight = np.array([s.end - s.start for s in segments])
+    unsure = float(weight[np.array(confidence) < ATTRIBUTION_SURE].sum() / max(weight.sum(), 1e-9))
+    if unsure > MAX_UNSURE_SHARE:
+        reasons.append(f"{unsure:.0%} of the speech could be either party's")
     review = "; ".join(reasons) + ": check who said what" if reasons else ""
     how = "voice and words" if voice_weight > 0 else "words (voices too alike)"
     return Attribution(roles, confidence, (f"separation by {how}: agent = the voice whose words read as the "
