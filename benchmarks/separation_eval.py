@@ -34,7 +34,7 @@ import soundfile as sf
 
 from qa_engine.audio import decode
 from qa_engine.speakers import separate
-from qa_engine.types import SAMPLE_RATE
+from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE
 from qa_engine.vad import VadSettings, speech_regions
 
 Truth = list[tuple[float, float, str]]
@@ -49,6 +49,8 @@ class Result:
     words: float | None = None
     n_words: int = 0
     agent_found: bool | None = None
+    sure_share: float = 0.0  # words in turns whose party is sure (attribution >= ATTRIBUTION_SURE)
+    sure_right: float = 0.0  # ... and of those, the share given to the right party
     review: str = ""
     analyze_s: float | None = None
 
@@ -103,25 +105,29 @@ def truth_at(truth: Truth, t: float) -> set[str]:
     return {min(truth, key=lambda x: min(abs(x[0] - t), abs(x[1] - t)))[2]}
 
 
-def word_attribution(mono_path: Path, truth: Truth) -> tuple[float, int, bool, str, float]:
+def word_attribution(mono_path: Path, truth: Truth, res: Result) -> None:
     from qa_engine.pipeline import analyze
 
     t0 = time.perf_counter()
     analysis = analyze(mono_path)
-    took = time.perf_counter() - t0
-    right = n = 0
+    res.analyze_s = time.perf_counter() - t0
+    right = n = sure = sure_right = 0
     said = {"agent": [0, 0], "customer": [0, 0]}  # truth party -> [labelled agent, all]
     for turn in analysis.turns:
         for w in turn.words:
             who = truth_at(truth, (w.start + w.end) / 2)
             n += 1
             right += turn.speaker in who
+            if turn.attribution >= ATTRIBUTION_SURE:
+                sure += 1
+                sure_right += turn.speaker in who
             for party in who & {"agent", "customer"}:
                 said[party][0] += turn.speaker == "agent"
                 said[party][1] += 1
     agent_found = (said["agent"][0] > said["agent"][1] / 2) and (said["customer"][0] < said["customer"][1] / 2)
-    review = analysis.call.agent_found_by if analysis.call.attribution_review else ""
-    return (right / n if n else 0.0), n, agent_found, review, took
+    res.words, res.n_words, res.agent_found = (right / n if n else 0.0), n, agent_found
+    res.review = analysis.call.attribution_review
+    res.sure_share, res.sure_right = (sure / n if n else 0.0), (sure_right / sure if sure else 1.0)
 
 
 def main() -> int:
@@ -142,7 +148,7 @@ def main() -> int:
             voice, sep_s = voice_accuracy(mono, truth)
             res = Result(audio.name, len(mono) / SAMPLE_RATE, voice, sep_s)
             if args.words and parties:
-                res.words, res.n_words, res.agent_found, res.review, res.analyze_s = word_attribution(mono_path, truth)
+                word_attribution(mono_path, truth, res)
             results.append(res)
             print(_row(res), flush=True)
     lines = _table(results)
@@ -154,27 +160,31 @@ def main() -> int:
 
 def _row(r: Result) -> str:
     words = f"{r.words:.3f} ({r.n_words} words)" if r.words is not None else "-"
+    sure = f"{r.sure_share:.2f} / {r.sure_right:.3f}" if r.words is not None else "-"
     agent = {True: "yes", False: "NO", None: "-"}[r.agent_found]
     analyze_s = f"{r.analyze_s:.1f}" if r.analyze_s is not None else "-"
-    return (f"| {r.name} | {r.seconds:.0f} | {r.voice:.3f} | {words} | {agent} | {r.review or '-'} | "
+    return (f"| {r.name} | {r.seconds:.0f} | {r.voice:.3f} | {words} | {sure} | {agent} | {r.review or '-'} | "
             f"{r.sep_s:.1f} | {analyze_s} |")
 
 
 def _table(results: list[Result]) -> list[str]:
-    lines = ["| recording | s | voice | words right | agent found | sent to review | separation s | analysis s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| recording | s | voice | words right | sure share / right | agent found | sent to review | "
+             "separation s | analysis s |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [_row(r) for r in results]
     judged = [r for r in results if r.words is not None]
     n = sum(r.n_words for r in judged)
     right = sum((r.words or 0.0) * r.n_words for r in judged)
     found = sum(1 for r in judged if r.agent_found)
+    n_sure = sum(r.sure_share * r.n_words for r in judged)
+    sure_right = sum(r.sure_right * r.sure_share * r.n_words for r in judged)
     lines.append("")
     lines.append(f"voice (duration-weighted, best mapping): mean {np.mean([r.voice for r in results]):.3f} "
                  f"over {len(results)} recordings; separation {sum(r.sep_s for r in results):.1f} s for "
                  f"{sum(r.seconds for r in results):.0f} s of audio")
     if judged:
         lines.append(f"words to the right party: {right / n:.3f} of {n} words; agent identified in {found}/"
-                     f"{len(judged)} calls; sent to review: {sum(1 for r in judged if r.review)}; analysis "
+                     f"{len(judged)} calls; sent to review: {sum(1 for r in judged if r.review)}; words in sure "
+                     f"turns: {n_sure / n:.2f} of all, {sure_right / max(n_sure, 1):.3f} of them right; analysis "
                      f"{np.mean([r.analyze_s or 0.0 for r in judged]):.1f} s a call on average")
     return lines
 

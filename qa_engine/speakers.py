@@ -4,9 +4,10 @@ Stereo recorders put one party on each channel: the agent's side comes from the
 call's metadata, left by default. Mono mixes (older recorders) are separated here:
 speech is cut into short pieces, each piece gets a voiceprint (CAM++ speaker
 embeddings, qa_engine.voiceprint), and the pieces are clustered into two voices.
-The agent is the voice that says the opening script, the recording notice and the
-agent's phrases (the rubric's `agent_role` list); where a piece's own words
-contradict its voice and the voice is unsure, the words decide. When who said
+The agent is the voice whose stretches read as the agent's: the opening script, the
+recording notice and the agent's phrases (the rubric's `agent_role` list), and a role
+head on the semantic encoder trained on the project's labelled utterances; each piece
+then weighs its voice against its words (assign_roles). When who said
 what stays uncertain, the call is marked for review (`Attribution.review`) and the
 uncertain turns carry a low `attribution`, so their words never fail the call on
 their own (qa_engine.scoring.scorecard).
@@ -53,6 +54,7 @@ class Separation:
     segments: list[Segment]
     # Cosine between the two clusters' mean voices: near 1 they are one voice (or two very alike).
     voice_similarity: float
+    embeddings: np.ndarray | None = None  # one voiceprint per segment
 
 
 def is_dual_mono(channels: np.ndarray) -> bool:
@@ -100,7 +102,7 @@ def separate(samples: np.ndarray, regions: list[SpeechRegion],
     sims = emb @ centroids.T
     segments = [Segment(s, e, int(lab), float(sims[i, lab] - sims[i, 1 - lab]))
                 for i, ((s, e), lab) in enumerate(zip(pieces, labels, strict=True))]
-    return Separation(segments, float(centroids[0] @ centroids[1]))
+    return Separation(segments, float(centroids[0] @ centroids[1]), emb)
 
 
 def _pieces(regions: list[SpeechRegion]) -> list[tuple[float, float]]:
@@ -154,6 +156,9 @@ VOICE_SURE = 0.1
 # The agent is named by the words of the two voices: less than this much log-odds between the two
 # mappings of voices to parties (two role phrases) does not tell who the agent is.
 MIN_ROLE_MARGIN = 2.0
+# A call with more than this share of its speech below ATTRIBUTION_SURE goes to review as a whole: an
+# inspector reads a transcript with one turn in five in doubt as unreliable.
+MAX_UNSURE_SHARE = 0.2
 
 
 def role_head_path() -> Path:
@@ -217,9 +222,10 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
 
     Evidence, in log-odds that a piece is the agent's: its words (what the stretch of speech it
     belongs to says: the role head's `meaning` log-odds plus the rubric's role phrases), and its
-    voice (its cluster, weighed by how far nearer that cluster it is, and by how often the voice
-    clusters agree with the stretches whose words are clear). The cluster whose stretches read
-    most like the agent's is the agent's voice.
+    voice. The voice is the nearer of the two parties' voices enrolled from the stretches whose words
+    are clear, or, without such stretches on both sides, its cluster (the cluster whose stretches
+    read most like the agent's is the agent's); it is weighed by how much nearer it is, and by how
+    often the voice agrees with the clearly worded stretches (two alike voices weigh nothing).
     """
     segments = separation.segments
     if not segments:
@@ -238,6 +244,18 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     agent_label = 0 if support >= 0 else 1
     role_margin = abs(support)
     voice_says = sign * (1.0 if agent_label == 0 else -1.0)  # +1: the voice says agent
+    # With stretches on both sides whose words are clear, each party's voice is enrolled from them, and
+    # every piece goes to the nearer enrolled voice: supervised by the words, steadier than the clusters.
+    emb = separation.embeddings
+    if emb is not None:
+        agent_w = np.array([max(0.0, words[g] - 1.0) for g in group])
+        cust_w = np.array([max(0.0, -words[g] - 1.0) for g in group])
+        if (agent_w > 0).sum() >= 2 and (cust_w > 0).sum() >= 2:
+            enrolled = np.stack([(emb * agent_w[:, None]).sum(0), (emb * cust_w[:, None]).sum(0)])
+            enrolled /= np.linalg.norm(enrolled, axis=1, keepdims=True) + 1e-9
+            diff = emb @ enrolled[0] - emb @ enrolled[1]
+            voice_says = np.sign(diff)
+            sure_voice = np.minimum(1.0, np.abs(diff) / VOICE_SURE)
     # How often the voice agrees with stretches whose words are clear (|log-odds| >= 1), smoothed.
     clear = [(words[g], voice_says[i]) for i, g in enumerate(group) if abs(words[g]) >= 1.0 and sure_voice[i] > 0]
     agree = (sum(1 for w, v in clear if (w > 0) == (v > 0)) + 1) / (len(clear) + 2)
@@ -252,6 +270,10 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     if agree < MIN_VOICE_AGREEMENT:
         reasons.append(f"the two voices are too alike (only {agree:.0%} of clearly worded stretches agree with "
                        "their voice)")
+    weight = np.array([s.end - s.start for s in segments])
+    unsure = float(weight[np.array(confidence) < ATTRIBUTION_SURE].sum() / max(weight.sum(), 1e-9))
+    if unsure > MAX_UNSURE_SHARE:
+        reasons.append(f"{unsure:.0%} of the speech could be either party's")
     review = "; ".join(reasons) + ": check who said what" if reasons else ""
     how = "voice and words" if voice_weight > 0 else "words (voices too alike)"
     return Attribution(roles, confidence, (f"separation by {how}: agent = the voice whose words read as the "

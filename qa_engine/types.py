@@ -16,7 +16,8 @@ Speaker = Literal["agent", "customer"]
 SPEAKERS: tuple[Speaker, Speaker] = ("agent", "customer")
 SAMPLE_RATE = 16000  # every track is resampled to what Whisper expects
 # Below this a turn's party (Turn.attribution) is uncertain: its words go to review, never fail the call alone.
-ATTRIBUTION_SURE = 0.5
+# 0.8 is 9 to 1 (|log-odds| 2.2): a fatal finding asks for a party that sure, as the semantic findings ask 0.9.
+ATTRIBUTION_SURE = 0.8
 
 
 @dataclass
