@@ -115,7 +115,8 @@ async def read_form(request: Request, store: AudioStore, *, files: dict[str, Fil
         part = parts[-1]
         _, params = parse_options_header(headers.get(b"content-disposition"))
         part.name = params.get(b"name", b"").decode("utf-8", "replace")
-        part.filename = params.get(b"filename", b"").decode("utf-8", "replace").replace("\x00", "")
+        # NUL kept: the service refuses such a name with its reason (calls.service.check_filename)
+        part.filename = params.get(b"filename", b"").decode("utf-8", "replace")
         if part.name in files:
             if len(file_parts) >= max_files:
                 raise Problem(422, f"more file parts than this request takes: send {expect}", code="invalid_request")
