@@ -99,9 +99,10 @@ def build_scorecard(rubric: Rubric, ctx: CallContext) -> tuple[Scorecard, list[E
         if REGISTRY[flag.detector].needs_audio and not ctx.audio:
             continue
         finding = REGISTRY[flag.detector].run(ctx, rubric.compiled[flag.id])
-        events.extend(finding.events)
-        # A flag raised only by words whose party is uncertain (a mono mix) waits for the review flag.
-        if any(not _on_unsure_turn(e, ctx.turns) for e in finding.events):
+        # Words whose party is uncertain (a mono mix) raise no flag: the call's review flag covers them.
+        sure_events = [e for e in finding.events if not _on_unsure_turn(e, ctx.turns)]
+        events.extend(sure_events)
+        if sure_events:
             flags.append(flag.id)
     # A fatal finding the ASR is unsure of still fails the call until an inspector overrides it;
     # one on words that may be the customer's (a mono mix separated with doubt) does not.
