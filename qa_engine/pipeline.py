@@ -328,7 +328,7 @@ def _assign_mono(words: list[Word], tracks: _Tracks, language: str,
     for g, t in zip(group, texts, strict=True):
         stretch_texts[g] = join_words([stretch_texts[g], t], language) if stretch_texts[g] else t
     found = speakers.assign_roles(separation, texts, rubric.phrases_of("agent_role"),
-                                  rubric.phrases_of("customer_role"), speakers.role_logodds(stretch_texts))
+                                  rubric.phrases_of("customer_role"), speakers.role_logodds(stretch_texts, language))
     labelled: list[Word] = []
     sureness: dict[int, float] = {}
     for w in words:

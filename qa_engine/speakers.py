@@ -24,7 +24,7 @@ from sklearn.cluster import AgglomerativeClustering
 
 from qa_engine import voiceprint
 from qa_engine.asr.models import load_manifest, sha256_of
-from qa_engine.asr.text import join_words
+from qa_engine.asr.text import count_units, join_words
 from qa_engine.errors import ModelError
 from qa_engine.semantic.encoders import Encoder
 from qa_engine.semantic.models import HEADS_DIR, load_encoder
@@ -147,12 +147,14 @@ ROLE_ENCODER = "use-multilingual-v3"
 # 9 to 1 (|logit| <= 2.2), and each role phrase of the rubric adds one unit of log-odds.
 HEAD_CAP = 0.9
 CUE_LOGIT = 1.0
+HEAD_MIN_UNITS = 5
 # Voice clusters are trusted as far as they agree with what confidently worded stretches say:
 # below this agreement the two voices are too alike to tell apart and the call goes to review.
 MIN_VOICE_AGREEMENT = 0.75
 # CAM++ scores a voice against itself near 0.8 and two people near 0.1 (cosine); a piece less
 # than this much nearer its own cluster's voice than the other's is on the fence.
 VOICE_SURE = 0.1
+VOICE_MIN_S = 1.0
 # The agent is named by the words of the two voices: less than this much log-odds between the two
 # mappings of voices to parties (two role phrases) does not tell who the agent is.
 MIN_ROLE_MARGIN = 2.0
@@ -170,8 +172,11 @@ _role_lock = threading.Lock()
 _role_head: tuple[Encoder, np.ndarray, float] | None = None
 
 
-def role_logodds(texts: list[str]) -> np.ndarray:
-    """Log-odds that each text is the agent's, from its meaning (the role head), capped at HEAD_CAP."""
+def role_logodds(texts: list[str], language: str) -> np.ndarray:
+    """Log-odds that each text is the agent's, from its meaning (the role head), capped at HEAD_CAP.
+
+    A text of fewer than HEAD_MIN_UNITS units (好的, 再见, "okay") is said by either party alike: its
+    reading weighs by its length."""
     global _role_head
     with _role_lock:
         if _role_head is None:
@@ -191,6 +196,7 @@ def role_logodds(texts: list[str]) -> np.ndarray:
     if said:
         cap = float(np.log(HEAD_CAP / (1 - HEAD_CAP)))
         out[said] = np.clip(encoder.encode([texts[i] for i in said]) @ coef + intercept, -cap, cap)
+        out[said] *= [min(1.0, count_units(texts[i], language) / HEAD_MIN_UNITS) for i in said]
     return out
 
 
@@ -237,13 +243,21 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
         group_text[g] = f"{group_text[g]} {t}".strip() if t else group_text[g]
     words = np.zeros(n_groups) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
     words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in group_text])
-    sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) for s in segments])
+    # A voiceprint of less than a second of speech says little (CAM++ needs about one): it weighs by its length.
+    sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) * min(1.0, (s.end - s.start) / VOICE_MIN_S)
+                           for s in segments])
     sign = np.array([1.0 if s.label == 0 else -1.0 for s in segments])  # +1: cluster 0
     # Which cluster is the agent: the mapping the stretches' words support more.
     support = sum(words[g] * sign[i] * sure_voice[i] for i, g in enumerate(group))
     agent_label = 0 if support >= 0 else 1
     role_margin = abs(support)
     voice_says = sign * (1.0 if agent_label == 0 else -1.0)  # +1: the voice says agent
+    duration = np.array([s.end - s.start for s in segments])
+    # How often the voice clusters agree with the stretches whose words are clear (|log-odds| >= 1), smoothed:
+    # measured before enrolment, as the enrolled voices are made from those same stretches.
+    clear = [(words[g], voice_says[i]) for i, g in enumerate(group) if abs(words[g]) >= 1.0 and sure_voice[i] > 0]
+    agree = (sum(1 for w, v in clear if (w > 0) == (v > 0)) + 1) / (len(clear) + 2)
+    voice_weight = max(0.0, float(np.log(agree / (1 - agree))))
     # With stretches on both sides whose words are clear, each party's voice is enrolled from them, and
     # every piece goes to the nearer enrolled voice: supervised by the words, steadier than the clusters.
     emb = separation.embeddings
@@ -255,11 +269,7 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
             enrolled /= np.linalg.norm(enrolled, axis=1, keepdims=True) + 1e-9
             diff = emb @ enrolled[0] - emb @ enrolled[1]
             voice_says = np.sign(diff)
-            sure_voice = np.minimum(1.0, np.abs(diff) / VOICE_SURE)
-    # How often the voice agrees with stretches whose words are clear (|log-odds| >= 1), smoothed.
-    clear = [(words[g], voice_says[i]) for i, g in enumerate(group) if abs(words[g]) >= 1.0 and sure_voice[i] > 0]
-    agree = (sum(1 for w, v in clear if (w > 0) == (v > 0)) + 1) / (len(clear) + 2)
-    voice_weight = max(0.0, float(np.log(agree / (1 - agree))))
+            sure_voice = np.minimum(1.0, np.abs(diff) / VOICE_SURE) * np.minimum(1.0, duration / VOICE_MIN_S)
     score = voice_says * sure_voice * voice_weight + words[group]
     roles: list[Speaker] = ["agent" if x > 0 else "customer" for x in score]
     confidence = [float(abs(2.0 / (1.0 + np.exp(-x)) - 1.0)) for x in score]

@@ -63,6 +63,11 @@ def _unsure_speaker(item: ScoreItem, turns: list[Turn]) -> str | None:
     return None
 
 
+def _on_unsure_turn(event: Event, turns: list[Turn]) -> bool:
+    return any(t.attribution < ATTRIBUTION_SURE and t.start < event.end + 0.05 and event.start < t.end + 0.05
+               and (event.speaker is None or event.speaker == t.speaker) for t in turns)
+
+
 def _unscored(item: Item, status: ItemStatus, detail: str) -> ScoreItem:
     return ScoreItem(id=item.id, name=item.name, name_en=item.name_en, category=item.category, score=None,
                      max=item.points, status=status, fatal=item.fatal, detail=detail)
@@ -94,8 +99,10 @@ def build_scorecard(rubric: Rubric, ctx: CallContext) -> tuple[Scorecard, list[E
         if REGISTRY[flag.detector].needs_audio and not ctx.audio:
             continue
         finding = REGISTRY[flag.detector].run(ctx, rubric.compiled[flag.id])
-        events.extend(finding.events)
-        if finding.events:
+        # Words whose party is uncertain (a mono mix) raise no flag: the call's review flag covers them.
+        sure_events = [e for e in finding.events if not _on_unsure_turn(e, ctx.turns)]
+        events.extend(sure_events)
+        if sure_events:
             flags.append(flag.id)
     # A fatal finding the ASR is unsure of still fails the call until an inspector overrides it;
     # one on words that may be the customer's (a mono mix separated with doubt) does not.
