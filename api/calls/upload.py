@@ -114,7 +114,7 @@ async def read_form(request: Request, store: AudioStore, *, files: dict[str, Fil
         part = parts[-1]
         _, params = parse_options_header(headers.get(b"content-disposition"))
         part.name = params.get(b"name", b"").decode("utf-8", "replace")
-        part.filename = params.get(b"filename", b"").decode("utf-8", "replace").replace("\x00", "")
+        part.filename = params.get(b"filename", b"").decode("utf-8", "replace")  # NUL: service.check_filename
         if part.name in files:
             if len(file_parts) >= max_files:
                 raise Problem(422, f"send {expect}: one file part per call", code="invalid_request")
