@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qa_engine.errors import QAError
+from qa_engine.errors import QAError, TranscriptError
 from qa_engine.paths import check_input_file
 
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".amr"}
@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None, extra: Register | None = None) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.transcript is None):
         raise QAError("give a recording or --transcript FILE.json (one of them)")
-    check_input_file(args.file if args.file is not None else args.transcript)  # before seconds of imports
+    # Before seconds of imports: a missing input says so at once.
+    if args.transcript is not None:
+        check_input_file(args.transcript, TranscriptError, "no such file")  # as read_transcript says it
+    else:
+        check_input_file(args.file)
     from qa_engine.pipeline import analyze, analyze_transcript
     from qa_engine.transcript import read_transcript
 

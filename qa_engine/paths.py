@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qa_engine.errors import AudioError
+from qa_engine.errors import AudioError, QAError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,9 +26,9 @@ def model_cache_dir() -> Path:
     return Path(os.environ.get("QA_MODEL_CACHE", default))
 
 
-def check_input_file(path: Path) -> None:
+def check_input_file(path: Path, error: type[QAError] = AudioError, missing: str = "file not found") -> None:
     """An input that is missing or not a file fails here: cheap, before anything heavy is imported or read."""
     if not path.exists():
-        raise AudioError(f"{path}: file not found")
+        raise error(f"{path}: {missing}")
     if not path.is_file():
-        raise AudioError(f"{path}: not a file")
+        raise error(f"{path}: not a file")

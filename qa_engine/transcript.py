@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from qa_engine.audio import DEFAULT_MAX_DURATION_S
 from qa_engine.errors import TranscriptError
+from qa_engine.paths import check_input_file
 from qa_engine.types import Speaker
 
 MAX_BYTES = 5 * 1024 * 1024  # a 3-hour call is well under 1 MB of JSON
@@ -75,8 +76,7 @@ class _TranscriptIn(BaseModel):
 def read_transcript(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> Transcript:
     """A transcript file, validated; a TranscriptError names what is wrong."""
     p = Path(path)
-    if not p.is_file():
-        raise TranscriptError(f"{p}: no such file" if not p.exists() else f"{p}: not a file")
+    check_input_file(p, TranscriptError, "no such file")
     size = p.stat().st_size
     if size > MAX_BYTES:
         raise TranscriptError(f"{p.name}: {size / 1e6:.0f} MB is too large for a transcript "

@@ -130,7 +130,7 @@ def submit(session: Session, settings: Settings, store: AudioStore, writer: Call
             fmt, duration = TRANSCRIPT_FORMAT, _check_transcript(settings, received, meta)
         else:
             fmt, duration = _check_recording(settings, received)
-        keep_audio(session, store, received.path, received.sha256)
+        keep_audio(session, store, writer, received.path, received.sha256)
     except BaseException:
         received.discard()
         raise
@@ -161,12 +161,11 @@ def _count_in(session: Session, sha: str) -> None:
                     .on_conflict_do_update(index_elements=["sha256"], set_={"refs": StoredAudio.refs + 1}))
 
 
-def keep_audio(session: Session, store: AudioStore, tmp: Path, sha: str) -> Path:
+def keep_audio(session: Session, store: AudioStore, writer: CallWriter, tmp: Path, sha: str) -> Path:
     """Place a received recording in the store, counted as held first, so that no delete of another
     call with the same bytes can remove it before this call is recorded. The caller records the call
-    (or calls `release_audio`). Commits the session."""
-    _count_in(session, sha)
-    session.commit()
+    (or calls `release_audio`). The count is committed with other uploads' (api/calls/writer.py)."""
+    writer.run(lambda s: _count_in(s, sha))
     try:
         return store.commit(tmp, sha)
     except BaseException:

@@ -89,6 +89,7 @@ async def read_form(request: Request, store: AudioStore, *, files: dict[str, Fil
     form = ReceivedForm()
     parts: list[_Part] = []
     file_parts: list[_Part] = []
+    field_names: set[str] = set()
     headers: dict[bytes, bytes] = {}
     header_name, header_value = bytearray(), bytearray()
     ended = False
@@ -114,15 +115,17 @@ async def read_form(request: Request, store: AudioStore, *, files: dict[str, Fil
         part = parts[-1]
         _, params = parse_options_header(headers.get(b"content-disposition"))
         part.name = params.get(b"name", b"").decode("utf-8", "replace")
-        part.filename = params.get(b"filename", b"").decode("utf-8", "replace")  # NUL: service.check_filename
+        # NUL kept: the service refuses such a name with its reason (calls.service.check_filename)
+        part.filename = params.get(b"filename", b"").decode("utf-8", "replace")
         if part.name in files:
             if len(file_parts) >= max_files:
-                raise Problem(422, f"send {expect}: one file part per call", code="invalid_request")
+                raise Problem(422, f"more file parts than this request takes: send {expect}", code="invalid_request")
             part.kind = "file"
             part.incoming = store.incoming(files[part.name].limit)
             file_parts.append(part)
-        elif part.name in text_fields:
+        elif part.name in text_fields and part.name not in field_names:  # the first of each: bounded memory
             part.kind = "field"
+            field_names.add(part.name)
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         part = parts[-1]
@@ -169,7 +172,7 @@ async def read_form(request: Request, store: AudioStore, *, files: dict[str, Fil
         for part in parts:
             if part.kind == "field":
                 try:
-                    form.fields.setdefault(part.name, part.text.decode("utf-8"))
+                    form.fields[part.name] = part.text.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise Problem(422, f"the '{part.name}' field is not UTF-8 text",
                                   code="invalid_request") from exc

@@ -101,14 +101,17 @@ def _store_batch(ctx: AppContext, session: Session, key: ApiKey, form: upload.Re
         form.discard()
         raise
     out: list[BatchItem] = []
-    for i, (f, m) in enumerate(zip(form.files, metas, strict=True)):
-        try:
-            call, dup = _store(ctx, session, key, f, json.dumps(m) if m is not None else None, None)
-            out.append(BatchItem(index=i, filename=f.filename, status_code=200 if dup else 202,
-                                 id=call.id, status=call.status))
-        except Problem as p:
-            session.rollback()
-            out.append(BatchItem(index=i, filename=f.filename, status_code=p.status, error=p.detail))
+    try:
+        for i, (f, m) in enumerate(zip(form.files, metas, strict=True)):
+            try:
+                call, dup = _store(ctx, session, key, f, json.dumps(m) if m is not None else None, None)
+                out.append(BatchItem(index=i, filename=f.filename, status_code=200 if dup else 202,
+                                     id=call.id, status=call.status))
+            except Problem as p:
+                session.rollback()
+                out.append(BatchItem(index=i, filename=f.filename, status_code=p.status, error=p.detail))
+    finally:
+        form.discard()  # the files not stored (a stored one was moved into the store: nothing to remove)
     return out
 
 

@@ -32,7 +32,7 @@ def call_for(session: Session, user: User, call_id: str) -> Call:
     if call is None:
         raise Problem(404, f"no call with id {call_id!r}", code="call_not_found")
     if user.role == "agent" and call.agent_id != user.agent_id:
-        raise Problem(403, "an agent can open only their own calls", code="forbidden")
+        raise Problem(403, "an agent can open only their own calls", code="forbidden", reason="own_calls_only")
     return call
 
 

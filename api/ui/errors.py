@@ -4,7 +4,6 @@ problem+json (api/problems.py), whose handlers these wrap."""
 from __future__ import annotations
 
 import inspect
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +18,6 @@ from api.problems import Problem
 from api.ui.i18n import STRINGS, namer, translator
 from api.ui.pages import lang_of, templates
 
-log = logging.getLogger("api.ui")
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 _CALL_PATH = re.compile(r"^/ui/calls/([A-Za-z0-9_-]{1,64})(?:/|$)")
 
@@ -37,11 +35,11 @@ def is_ui(request: Request) -> bool:
     return "text/html" in accept or "json" not in accept
 
 
-def _message(lang: str, status: int, code: str, extra: dict[str, Any], detail: str) -> str:
+def _message(lang: str, status: int, code: str, extra: dict[str, Any]) -> str:
     """The problem's message in `lang`: by its code where the UI knows it, else by its status."""
     t, n = translator(lang), namer(lang)
     key = f"err_{code}"
-    if code == "forbidden" and "agent" in detail and "own" in detail:
+    if code == "forbidden" and extra.get("reason") == "own_calls_only":
         key = "err_forbidden_agent"
     if key not in STRINGS:
         key = f"err_{status}" if f"err_{status}" in STRINGS else "err_400"
@@ -79,17 +77,18 @@ def error_page(request: Request, status: int, code: str, detail: str, extra: dic
     return templates.TemplateResponse(
         request, "error.html",
         {"t": translator(lang), "n": namer(lang), "lang": lang, "who": None, "csrf": "", "status": status,
-         "code": code, "message": _message(lang, status, code, extra or {}, detail), "detail": detail,
+         "code": code, "message": _message(lang, status, code, extra or {}), "detail": detail,
          "steps": _next_steps(request, code)},
         status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
-    """Wrap the problem handlers installed by api.problems.install: a UI route gets the page, the API the JSON."""
+    """Wrap the problem handlers installed by api.problems.install: a UI route gets the page, the API the JSON.
+    An unexpected error stays with api.problems.LastResort (a 500 problem with its request id, the connection
+    kept): a handler for Exception here would answer and then re-raise."""
     json_problem: Handler = app.exception_handlers[Problem]
     json_http: Handler = app.exception_handlers[StarletteHTTPException]
     json_validation: Handler = app.exception_handlers[RequestValidationError]
-    json_unexpected: Handler = app.exception_handlers[Exception]
 
     async def problem(request: Request, exc: Problem) -> Response:
         if not is_ui(request) or exc.status < 400:  # a 303 to the login form stays a redirect
@@ -108,13 +107,7 @@ def install(app: FastAPI) -> None:
         detail = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
         return error_page(request, 422, "invalid_request", detail)
 
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        if not is_ui(request):
-            return await _json(json_unexpected, request, exc)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_page(request, 500, "internal", "")
-
     app.add_exception_handler(Problem, problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, unexpected)
+    # An error no route expected is answered by api.problems.LastResort (problem+json with a request id).

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -155,6 +156,7 @@ def test_session_cookie_secure_flag(api_only: Server, tmp_path_factory: pytest.T
     cookie = next(v for v in plain.headers.get_list("set-cookie") if v.startswith("qa_session="))
     assert "secure" not in cookie.lower() and "httponly" in cookie.lower()  # default: works on http://localhost
     srv = Server(api_only.data_dir, api_only.database_url, QA_START_WORKERS="false", QA_COOKIE_SECURE="true")
+    srv.env.update({k: v for k, v in api_only.env.items() if k.startswith("QA_LOGIN_")})  # the same throttle
     srv.start(wait_ready=False)
     try:
         with httpx.Client(base_url=srv.base, timeout=60) as c:
@@ -168,5 +170,28 @@ def test_session_cookie_secure_flag(api_only: Server, tmp_path_factory: pytest.T
         assert r.status_code == 303, r.text
         cookie = next(v for v in r.headers.get_list("set-cookie") if v.startswith("qa_session="))
         assert "; secure" in cookie.lower() and "httponly" in cookie.lower(), cookie
+    finally:
+        srv.stop()
+
+
+def test_login_throttled_per_client_address(tmp_path: Path) -> None:
+    """Guessing across many user names from one address: the address is locked, for every user name; the next
+    lockout lasts twice as long."""
+    srv = Server(tmp_path / "qa", "", QA_START_WORKERS="false", QA_LOGIN_MAX_FAILURES_PER_ADDRESS="4",
+                 QA_LOGIN_LOCKOUT_S="2")
+    srv.start(wait_ready=False)
+    try:
+        subprocess.run([sys.executable, "-m", "api.cli", "users", "create", "--username", "eve", "--role",
+                        "inspector"], cwd=ROOT, check=True, timeout=60, capture_output=True,
+                       env={**srv.env, "QA_USER_PASSWORD": PASSWORD})
+        answers = [_login(srv, f"user{i}", "guess") for i in range(4)]
+        assert [r.status_code for r in answers] == [303, 303, 303, 429]
+        assert int(answers[-1].headers["Retry-After"]) <= 2
+        r = _login(srv, "eve", PASSWORD)
+        assert r.status_code == 429 and "qa_session" not in r.cookies, r.status_code
+        time.sleep(2.2)
+        answers = [_login(srv, f"other{i}", "guess") for i in range(4)]
+        assert [r.status_code for r in answers] == [303, 303, 303, 429]
+        assert 2 < int(answers[-1].headers["Retry-After"]) <= 4  # doubled
     finally:
         srv.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +21,9 @@ import pytest
 
 from api.config import Settings
 from api.database.core import Database
-from api.reports.scheduler import run_once
+from api.reports.scheduler import ReportScheduler, run_once
 from api.webhooks import service as webhooks
-from tests.api.conftest import Server, submit, wait_done
+from tests.api.conftest import FIXTURES, Server, submit, wait_done
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.timeout(600)
 class Receiver:
     """A webhook receiver on 127.0.0.1: records each request; answers `status` (with `location` if set)."""
 
-    def __init__(self, status: int = 204, location: str = "") -> None:
+    def __init__(self, status: int = 204, location: str = "", tls: ssl.SSLContext | None = None) -> None:
         self.got: list[tuple[dict[str, str], bytes]] = []
         rec = self
 
@@ -48,8 +49,10 @@ class Receiver:
                 pass
 
         self.httpd = HTTPServer(("127.0.0.1", 0), H)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_port
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/hook"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -145,6 +148,16 @@ def test_report_to_a_loopback_address_fails_at_once(tmp_path: Path, receiver: Re
     db.engine.dispose()
 
 
+def test_report_address_refused_is_logged_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db, settings = _report_db(tmp_path, report_webhook_url="http://169.254.169.254/", report_check_s=3600)
+    sched = ReportScheduler(db, settings)
+    sched.start()
+    sched.stop()
+    assert any("QA_REPORT_WEBHOOK_URL" in r.message and "link-local" in r.message for r in caplog.records), \
+        caplog.text
+    db.engine.dispose()
+
+
 def test_report_to_an_allowed_internal_receiver(tmp_path: Path, receiver: Receiver) -> None:
     db, settings = _report_db(tmp_path, report_webhook_url=receiver.url, webhook_allow="10.0.0.0/8, 127.0.0.1/32")
     run_once(db, settings, NOW)
@@ -204,6 +217,45 @@ def test_delivery_connects_to_the_address_checked(tmp_path: Path, receiver: Rece
     assert receiver.got[0][0]["host"] == f"hooks.rebind.test:{receiver.port}"
     db.engine.dispose()
     db2.engine.dispose()
+
+
+def test_https_to_the_checked_address_with_the_name_for_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTPS: connected to the checked address, the certificate checked against the URL's name (sent as SNI)."""
+    cert = FIXTURES / "tls" / "hooks.tls.test.pem"  # self-signed for hooks.tls.test, made with openssl
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, FIXTURES / "tls" / "hooks.tls.test.key")
+    sni: list[str | None] = []
+    tls.sni_callback = lambda sock, name, ctx: sni.append(name)  # type: ignore[assignment,misc]
+    receiver = Receiver(tls=tls)
+    real = socket.getaddrinfo
+
+    def dns(host: Any, port: Any, *a: Any, **kw: Any) -> Any:
+        if host != "hooks.tls.test":
+            return real(host, port, *a, **kw)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate (and nothing else)
+    try:
+        url = receiver.url.replace("127.0.0.1", "hooks.tls.test")
+        db, settings = _report_db(tmp_path, report_webhook_url=url, webhook_allow="127.0.0.1/32",
+                                  webhook_timeout_s=5)
+        run_once(db, settings, NOW)
+        assert webhooks.deliver_due(db, settings) == 1
+        assert _deliveries(db)[0]["status"] == "delivered", _deliveries(db)
+        assert sni == ["hooks.tls.test"] and receiver.got[0][0]["host"] == f"hooks.tls.test:{receiver.port}"
+        db.engine.dispose()
+        # The same receiver by its address: the certificate does not name it, so nothing is sent.
+        db, settings = _report_db(tmp_path / "2", report_webhook_url=receiver.url, webhook_allow="127.0.0.1/32",
+                                  webhook_timeout_s=5)
+        run_once(db, settings, NOW)
+        webhooks.deliver_due(db, settings)
+        [d] = _deliveries(db)
+        assert d["status"] == "pending" and "CERTIFICATE_VERIFY_FAILED" in d["last_error"], d
+        assert len(receiver.got) == 1
+        db.engine.dispose()
+    finally:
+        receiver.close()
 
 
 def test_client_webhook_refused_at_delivery(tmp_path: Path, receiver: Receiver) -> None:

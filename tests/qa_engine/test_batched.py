@@ -73,7 +73,7 @@ def test_cpu_stages_in_worker_processes_give_the_same_analysis(asr_model, batche
     The languages are detected here (the question crosses from a worker as log-mels), and a
     mono call goes too (its speakers separated in the worker, assigned after the ASR).
     """
-    ids = ["zh_mono_good", "en_good_billing", "zh_forbidden_refund"]
+    ids = ["zh_mono_good", "en_rude_agent", "zh_ulaw_forbidden"]
     with BatchedAnalyzer(batch_size=8, cpu_workers=2) as analyzer:
         results = {p.name: r for p, r in analyzer.analyze_many([call_file(c) for c in ids], AnalysisOptions(),
                                                                 in_flight=3)}

@@ -34,7 +34,7 @@ def said(out: subprocess.CompletedProcess) -> str:
     (["bench", "--help"], 0, ""),
     (["analyze", "missing.wav"], 2, "missing.wav: file not found"),
     (["transcribe", "missing.wav"], 2, "missing.wav: file not found"),
-    (["analyze", "--transcript", "missing.json"], 2, "missing.json: file not found"),
+    (["analyze", "--transcript", "missing.json"], 2, "missing.json: no such file"),
     (["batch", "no_such_dir", "--out", "o"], 2, "no_such_dir: not a folder"),
     (["analyze", "call.wav", "--bogus"], 2, "unrecognized arguments: --bogus"),
     (["no-such-command"], 2, "invalid choice"),

@@ -137,3 +137,23 @@ def test_language_questions_through_the_scheduler_are_answered_as_for_one_call(a
     assert answers == {c: detect_language(asr_model, s) for c, s in speech.items()}
     assert answers == {"en_rude_agent": "en", "zh_ulaw_forbidden": "zh", "zh_mono_good": "zh"}
     assert scheduler.stats.detections == 3
+
+
+def test_batches_group_windows_of_like_length_and_the_oldest_never_waits_behind_them(asr_model):
+    """Beams of a batch end together when its windows are alike in length: less decoding wasted on padding."""
+    from qa_engine.types import Word
+
+    lengths = [10.0, 29.0, 5.0, 28.0, 30.0, 11.0, 27.0, 6.0]
+    windows = [Window([], np.zeros(int(s * SAMPLE_RATE), dtype=np.float32), [], features=np.zeros(1)) for s in lengths]
+    batches: list[list[float]] = []
+
+    def record(model, batch, language, options, stats) -> list[list[Word]]:
+        batches.append([w.duration for w in batch])
+        return [[] for _ in batch]
+
+    scheduler = BatchScheduler(asr_model, batch_size=4, max_wait_s=30.0, decode=record)
+    with scheduler.producing():  # all queued before any batch goes
+        ticket = scheduler.submit(windows, "en", AsrOptions())
+    ticket.result()
+    scheduler.close()
+    assert batches == [[10.0, 5.0, 11.0, 6.0], [29.0, 28.0, 30.0, 27.0]]
