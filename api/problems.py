@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import uuid
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("api")
@@ -129,6 +131,16 @@ def install(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
         return problem_response(422, detail, code="invalid_request", instance=request.url.path, errors=errors)
 
+    # Called by LastResort (which logs the traceback), so that api.ui.errors can wrap it like the others.
+    app.add_exception_handler(Exception, unexpected_problem)
+
+
+def unexpected_problem(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", "") or uuid.uuid4().hex[:16]
+    return problem_response(500, f"the service hit an unexpected error; retry, and if it persists report "
+                            f"request id {request_id} to the operator", code="internal",
+                            instance=request.url.path, request_id=request_id)
+
 
 class LastResort:
     """The last line: an error no route expected becomes a 500 problem+json carrying a request id, logged with
@@ -155,11 +167,17 @@ class LastResort:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], request_id)
             if started:  # too late for a problem: the answer is cut short, as it must be
                 raise
-            resp = problem_response(500, f"the service hit an unexpected error; retry, and if it persists report "
-                                    f"request id {request_id} to the operator", code="internal",
-                                    instance=scope["path"], request_id=request_id)
+            request = Request(scope)
+            resp: Response = unexpected_problem(request, exc)
+            handler = getattr(scope.get("app"), "exception_handlers", {}).get(Exception)
+            if handler is not None:  # the app's own: a page on the web UI's routes (api.ui.errors)
+                try:
+                    out = handler(request, exc)
+                    resp = await out if inspect.isawaitable(out) else out
+                except Exception:
+                    log.exception("the error handler failed on request %s", request_id)
             await resp(scope, receive, send_with_id)

@@ -238,6 +238,12 @@ def _check_transcript(settings: Settings, received: ReceivedFile, meta: CallMeta
                                       settings.max_duration_s)
     except TranscriptError as exc:
         raise Problem(422, str(exc), code="bad_transcript") from exc
+    for turn in transcript.turns:  # the text is stored with the results
+        try:
+            inputs.storable(turn.text)
+        except inputs.InputError as exc:
+            raise Problem(422, f"the transcript's turn at {turn.start:g} s: its text {exc}",
+                          code="bad_transcript") from exc
     if transcript.language is None and meta.language is None:
         raise Problem(422, 'the transcript names no language: add "lang": "zh" or "en" to it, or "language" '
                       "to the metadata", code="bad_transcript")

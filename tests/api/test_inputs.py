@@ -176,6 +176,11 @@ def test_nul_bytes_refused_before_the_database(client: httpx.Client) -> None:
     body, headers = multipart(b'filename="a\x00b.wav"')
     refused(client.post("/v1/calls", content=body, headers=headers), 422, "file name", "NUL")
     refused(client.post("/v1/webhooks", json={"url": "https://crm.example/qa\x00"}), 422, "url", "NUL")
+    for text, why in (("a\\u0000b", "NUL"), ("a\\ud800b", "string")):  # a transcript's text is stored too
+        transcript = ('{"lang": "en", "turns": [{"speaker": "agent", "start": 0, "end": 2, "text": "' + text +
+                      '"}]}').encode()
+        refused(client.post("/v1/calls", files={"transcript": ("call.json", transcript, "application/json")}),
+                422, "text", why)
     refused(client.post("/v1/keys", json={"role": "client", "name": "crm\x00"}), 422, "name", "NUL")
     refused(client.post("/v1/rubrics", json={**rubric_doc("nul", "1"), "name": "a\x00"}), 422, "name", "NUL")
     refused(client.post("/v1/calls/x/rescore", json={"rubric": "zh_callcenter\x00"}), 422, "NUL")
