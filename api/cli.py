@@ -1,4 +1,4 @@
-"""Service subcommands for `qa-engine`: serve, worker, keys create.
+"""Service subcommands for `qa-engine`: serve, worker, keys create / list / revoke, users, report, privacy.
 
 Hooked into qa_engine/cli.py by `register(subparsers)`; also runnable alone: `python -m api.cli ...`.
 """
@@ -82,16 +82,45 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from api.auth.service import create_key
+    import json
+
+    from api.auth import service as auth
     from api.config import Settings
     from api.database.core import Database
 
     db = Database(Settings())
     db.migrate()
     with db.session() as s:
-        key, plain = create_key(s, args.role, args.name)
+        if args.keys_command == "list":
+            rows = [auth.key_dict(k) for k in auth.list_keys(s)]
+            if args.json:
+                print(json.dumps(rows, default=str, indent=1))
+                return 0
+            print(f"{'id':32}  {'prefix':13}  {'role':15}  {'status':7}  {'created':16}  {'expires':16}  name")
+            for r in rows:
+                when = (f"{r['expires_at']:%Y-%m-%d %H:%M}" if r["expires_at"] else "never")
+                print(f"{r['id']:32}  {r['prefix'] + '...':13}  {r['role']:15}  {r['status']:7}  "
+                      f"{r['created_at']:%Y-%m-%d %H:%M}  {when:16}  {r['name']}")
+            return 0
+        if args.keys_command == "revoke":
+            try:
+                key = auth.find_key(s, args.key)
+            except LookupError as exc:
+                print(f"qa-engine: error: {exc}", file=sys.stderr)
+                return 2
+            was = key.revoked_at
+            auth.revoke_key(s, key)
+            print(f"{'already revoked' if was else 'revoked'}: {key.role} key {key.prefix}... (id {key.id}, "
+                  f"name {key.name!r}) at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC", file=sys.stderr)
+            return 0
+        try:
+            key, plain = auth.create_key(s, args.role, args.name, auth.expiry(expires_in_days=args.expires_in_days))
+        except ValueError as exc:
+            print(f"qa-engine: error: {exc}", file=sys.stderr)
+            return 2
     print(plain)
-    print(f"created {key.role} key {key.prefix}... (id {key.id}); it is shown only once", file=sys.stderr)
+    until = f", expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else ""
+    print(f"created {key.role} key {key.prefix}... (id {key.id}{until}); it is shown only once", file=sys.stderr)
     return 0
 
 
@@ -204,6 +233,12 @@ def register(subparsers: Any) -> dict[str, Any]:
     kc = ksub.add_parser("create", help="create an API key and print it (shown once)")
     kc.add_argument("--role", required=True, choices=["client", "inspector", "supervisor", "admin", "privacy_officer"])
     kc.add_argument("--name", default="")
+    kc.add_argument("--expires-in-days", type=float, default=None,
+                    help="the key stops working after this many days (default: never)")
+    kl = ksub.add_parser("list", help="list the API keys (id, prefix, role, status; never the key)")
+    kl.add_argument("--json", action="store_true")
+    kr = ksub.add_parser("revoke", help="revoke an API key: from now on it gets 401")
+    kr.add_argument("key", help="the key's id, its prefix (as `keys list` shows it), or the key itself")
     u = subparsers.add_parser("users", help="manage web UI users")
     usub = u.add_subparsers(dest="users_command", required=True)
     uc = usub.add_parser("create", help="create a web UI user (password from QA_USER_PASSWORD or a prompt)")

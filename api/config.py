@@ -70,6 +70,21 @@ class Settings(BaseSettings):
     pii_bleep: Literal["tone", "silence"] = "tone"  # what replaces a number in the played recording
     pii_bleep_pad_s: float = Field(default=0.4, ge=0.0, le=5.0)  # widening of each number's words, each side
 
+    # Safe webhooks and accounts (issue 12, items 4 and 6).
+    # Webhook receivers are refused on loopback, private, link-local, multicast and reserved addresses, unless
+    # their address is in one of these networks or their host is one of these names (comma-separated CIDRs or
+    # host names, e.g. "10.20.0.0/16,crm.internal"): for receivers inside the network.
+    webhook_allow: str = ""
+    cookie_secure: bool = False  # True: the session cookie is sent over HTTPS only (set it behind TLS)
+    # Web UI log-in throttling: after this many failures within login_window_s for one user name (or, more, from
+    # one client address), log-in is refused for login_lockout_s, doubled with each further lockout up to
+    # login_lockout_max_s; the right password is refused too while locked.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_lockout_s: float = Field(default=60.0, gt=0)
+    login_lockout_max_s: float = Field(default=3600.0, gt=0)
+
     @cached_property
     def db_url(self) -> str:
         if self.database_url:

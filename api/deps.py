@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -11,7 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth.models import ApiKey
-from api.auth.service import authenticate
+from api.auth.service import KeyRefused, authenticate
+from api.calls.writer import CallWriter
 from api.config import Settings
 from api.database.core import Database
 from api.problems import Problem
@@ -25,13 +26,17 @@ class AppContext:
     store: AudioStore
     metrics: Any  # api.ops.metrics.Metrics
     runner: Any  # api.jobs.runner.LocalRunner | CeleryRunner: enqueue(call_id), queue/model status
+    calls: CallWriter = field(init=False)  # accepted calls' rows, committed in shared transactions
+
+    def __post_init__(self) -> None:
+        self.calls = CallWriter(self.db)
 
     def enqueue(self, call_id: str) -> None:
         self.metrics.submitted.inc()
         self.runner.enqueue(call_id)
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:  # async: no thread-pool hop for a lookup
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -52,16 +57,17 @@ def get_principal(
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise Problem(401, "send an API key as 'Authorization: Bearer KEY' (create one with "
                       "`qa-engine keys create --role client`)", code="unauthenticated", headers=challenge)
-    key = authenticate(session, creds.credentials)
-    session.commit()  # end the read: no DB connection held while a route reads an upload
-    if key is None:
-        raise Problem(401, "the API key is unknown or revoked; ask an admin for a valid key",
-                      code="unauthenticated", headers=challenge)
+    try:
+        key = authenticate(session, creds.credentials)
+    except KeyRefused as exc:
+        raise Problem(401, str(exc), code="unauthenticated", reason=exc.reason, headers=challenge) from None
+    finally:
+        session.commit()  # end the read: no DB connection held while a route reads an upload
     return key
 
 
-def require(*roles: str) -> Callable[..., ApiKey]:
-    def _dep(key: Annotated[ApiKey, Depends(get_principal)]) -> ApiKey:
+def require(*roles: str) -> Callable[..., Awaitable[ApiKey]]:
+    async def _dep(key: Annotated[ApiKey, Depends(get_principal)]) -> ApiKey:
         if key.role not in roles:
             raise Problem(403, f"this needs the role {' or '.join(roles)}; your key has the role {key.role}",
                           code="forbidden")

@@ -13,26 +13,31 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth.views import router as auth_router
 from api.auth.views import ui_router as login_router
+from api.calls import service as calls_service
 from api.calls.views import router as calls_router
 from api.config import Settings
 from api.database.core import Database
 from api.deps import AppContext
+from api.inputs import InputGuard
 from api.jobs.runner import make_runner
 from api.ops.metrics import Metrics
 from api.ops.views import router as ops_router
 from api.privacy.views import router as privacy_router
+from api.problems import LastResort, problem_response
+from api.problems import document as document_problems
 from api.problems import install as install_problems
-from api.problems import problem_response
 from api.reports.scheduler import ReportScheduler
 from api.reports.views import api_router as reports_api_router
 from api.reports.views import router as reports_router
+from api.review.views import api_router as review_api_router
 from api.review.views import router as review_router
 from api.rubrics.views import router as rubrics_router
 from api.storage import AudioStore
+from api.ui.errors import install as install_error_pages
 from api.ui.views import router as ui_router
 from api.webhooks.views import router as webhooks_router
 
@@ -48,21 +53,41 @@ Quick start: `POST /v1/calls` (multipart `audio` + `metadata`) → 202 `{id}`; p
 
 
 class UploadLimit:
-    """Refuses an upload whose declared size is over the limit before reading it."""
+    """Refuses an upload whose declared size is over the limit before reading it, and closes the
+    connection after any answer given before the request's body was read (a 401, a 413 while
+    streaming): otherwise the server would go on reading, and dropping, the rest of the body."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length and length.isdigit() and int(length) > self.max_bytes + 1024 * 1024:
-                resp = problem_response(413, f"the upload is over the limit of {self.max_bytes / 2**20:g} MB; "
-                                        "split the recording or ask the operator to raise QA_MAX_UPLOAD_MB",
-                                        code="too_large", headers={"Connection": "close"})
-                await resp(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if scope["method"] == "POST" and length and length.isdigit() and int(length) > self.max_bytes + 1024 * 1024:
+            resp = problem_response(413, f"the upload is over the limit of {self.max_bytes / 2**20:.4g} MB; "
+                                    "split the recording or ask the operator to raise QA_MAX_UPLOAD_MB",
+                                    code="too_large", headers={"Connection": "close"})
+            await resp(scope, receive, send)
+            return
+        body_read = length in (None, b"0") and b"transfer-encoding" not in headers
+
+        async def tracking_receive() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_read:
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*kept, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, tracking_receive, closing_send)
 
 
 # Swagger UI and ReDoc from an installed package (fastapi-offline ships their files), not a CDN:
@@ -96,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings)
         db.migrate()
         store = AudioStore(settings.audio_dir, settings.tmp_dir)
+        calls_service.clean_store(db, store)
         metrics = Metrics(db)
         runner = make_runner(settings, db, store, metrics)
         if settings.start_workers or settings.broker_url:
@@ -121,11 +147,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 {"name": "operations"},
                                 {"name": "privacy", "description": "who read clear originals (PII access log)"}])
     install_problems(app)
+    install_error_pages(app)  # after it: wraps its handlers, pages for the web UI's routes
+    document_problems(app)
     _install_docs(app)
     for r in (calls_router, rubrics_router, webhooks_router, auth_router, ops_router, reports_api_router,
-              ui_router, login_router, review_router, reports_router, privacy_router):
+              review_api_router, ui_router, login_router, review_router, reports_router, privacy_router):
         app.include_router(r)
+    app.add_middleware(InputGuard)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(LastResort)  # added last: the outermost, so it catches what the others raise
     return app
 
 

@@ -1,56 +1,193 @@
 #!/usr/bin/env python3
-"""How well mono mixes are separated into two speakers: duration-weighted accuracy of the
-speaker label against labelled turns (labels.json from callsynth, or an RTTM file), under the
-best mapping of the two clusters to the two speakers.
+"""How well mono calls are split into agent and customer.
 
-Usage: separation_eval.py MONO.wav LABELS.json|RTTM [MONO.wav LABELS ...]
+For each recording it reports
+- `voice`: the duration-weighted share of speech given to the right speaker by the voice
+  separation alone (qa_engine.speakers.separate), under the best mapping of the two clusters
+  to the two speakers (the only figure for recordings without roles, e.g. an RTTM);
+- `words`: the share of the recognised words the pipeline attributes to the right party
+  (agent/customer), each word judged at its middle against the labelled turns;
+- `agent`: whether the agent was identified (most of the agent's words labelled agent and most
+  of the customer's labelled customer); `review`: whether the call was sent to review, and why;
+- the time the separation took and the time of the whole analysis on CPU.
+
+Truth comes from labels.json (callsynth), an RTTM file, or the channels of a stereo recording
+(`--stereo-truth`: the recording is down-mixed, and each channel's speech is its party's).
+Stereo recordings given with their labels are down-mixed first: a mono mix whose truth is known.
+
+Usage:
+  separation_eval.py [--words] [--md OUT.md] AUDIO TRUTH [AUDIO TRUTH ...]
+  TRUTH: labels.json | .rttm | stereo:LEFT_PARTY  (e.g. stereo:agent for agent on the left)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
 
 from qa_engine.audio import decode
 from qa_engine.speakers import separate
+from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE
 from qa_engine.vad import VadSettings, speech_regions
 
+Truth = list[tuple[float, float, str]]
 
-def load_turns(path: Path) -> list[tuple[float, float, str]]:
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    voice: float
+    sep_s: float
+    words: float | None = None
+    n_words: int = 0
+    agent_found: bool | None = None
+    sure_share: float = 0.0  # words in turns whose party is sure (attribution >= ATTRIBUTION_SURE)
+    sure_right: float = 0.0  # ... and of those, the share given to the right party
+    review: str = ""
+    analyze_s: float | None = None
+
+
+def load_truth(audio: Path, spec: str) -> tuple[Truth, bool]:
+    """Labelled turns (start, end, speaker) and whether the speakers are call parties (agent/customer)."""
+    if spec.startswith("stereo:"):
+        left = spec.split(":", 1)[1]
+        right = {"agent": "customer", "customer": "agent"}.get(left, "B")
+        channels = decode(audio).channels
+        turns: Truth = []
+        for ch, who in ((0, left), (1, right)):
+            turns += [(r.start, r.end, who) for r in speech_regions(channels[ch], VadSettings())]
+        return sorted(turns), left in ("agent", "customer")
+    path = Path(spec)
     if path.suffix == ".rttm":
         rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-        return [(float(r[3]), float(r[3]) + float(r[4]), r[7]) for r in rows]
-    return [(t["start"], t["end"], t["speaker"]) for t in json.loads(path.read_text())["turns"]]
+        return [(float(r[3]), float(r[3]) + float(r[4]), r[7]) for r in rows], False
+    return [(t["start"], t["end"], t["speaker"]) for t in json.loads(path.read_text())["turns"]], True
 
 
-def accuracy(audio: Path, turns: list[tuple[float, float, str]]) -> float:
-    mono = decode(audio).channels.mean(axis=0)
+def down_mix(audio: Path, workdir: Path) -> Path:
+    """A stereo call as a mono recorder would have written it (both parties summed, 16-bit)."""
+    decoded = decode(audio)
+    if decoded.channels.shape[0] == 1:
+        return audio
+    out = workdir / (audio.name.split(".")[0] + ".downmix.wav")
+    sf.write(out, decoded.channels.mean(axis=0), SAMPLE_RATE, subtype="PCM_16")
+    return out
+
+
+def voice_accuracy(mono: np.ndarray, truth: Truth) -> tuple[float, float]:
+    t0 = time.perf_counter()
     # The same VAD setting the pipeline uses for mono mixes.
-    segments = separate(mono, speech_regions(mono, VadSettings(min_silence_ms=250)))
-    first = sorted({spk for _, _, spk in turns})[0]
+    separation = separate(mono, speech_regions(mono, VadSettings(min_silence_ms=250)))
+    took = time.perf_counter() - t0
+    first = sorted({spk for _, _, spk in truth})[0]
     agree = total = 0.0
-    for seg in segments:
-        for start, end, spk in turns:
+    for seg in separation.segments:
+        for start, end, spk in truth:
             overlap = max(0.0, min(seg.end, end) - max(seg.start, start))
             total += overlap
             agree += overlap * ((seg.label == 0) == (spk == first))
-    return max(agree, total - agree) / total if total else 0.0
+    return (max(agree, total - agree) / total if total else 0.0), took
+
+
+def truth_at(truth: Truth, t: float) -> set[str]:
+    """Who was speaking at time t (both, in an overlap; the nearest turn's speaker in a pause)."""
+    here = {spk for s, e, spk in truth if s <= t <= e}
+    if here:
+        return here
+    return {min(truth, key=lambda x: min(abs(x[0] - t), abs(x[1] - t)))[2]}
+
+
+def word_attribution(mono_path: Path, truth: Truth, res: Result) -> None:
+    from qa_engine.pipeline import analyze
+
+    t0 = time.perf_counter()
+    analysis = analyze(mono_path)
+    res.analyze_s = time.perf_counter() - t0
+    right = n = sure = sure_right = 0
+    said = {"agent": [0, 0], "customer": [0, 0]}  # truth party -> [labelled agent, all]
+    for turn in analysis.turns:
+        for w in turn.words:
+            who = truth_at(truth, (w.start + w.end) / 2)
+            n += 1
+            right += turn.speaker in who
+            if turn.attribution >= ATTRIBUTION_SURE:
+                sure += 1
+                sure_right += turn.speaker in who
+            for party in who & {"agent", "customer"}:
+                said[party][0] += turn.speaker == "agent"
+                said[party][1] += 1
+    agent_found = (said["agent"][0] > said["agent"][1] / 2) and (said["customer"][0] < said["customer"][1] / 2)
+    res.words, res.n_words, res.agent_found = (right / n if n else 0.0), n, agent_found
+    res.review = analysis.call.attribution_review
+    res.sure_share, res.sure_right = (sure / n if n else 0.0), (sure_right / sure if sure else 1.0)
 
 
 def main() -> int:
-    args = [Path(a) for a in sys.argv[1:]]
-    if not args or len(args) % 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    scores = []
-    for audio, labels in zip(args[::2], args[1::2], strict=True):
-        acc = accuracy(audio, load_turns(labels))
-        scores.append(acc)
-        print(f"{acc:.3f}  {audio.name}")
-    print(f"mean {sum(scores) / len(scores):.3f} over {len(scores)} recordings")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--words", action="store_true", help="also run the whole analysis (ASR) and judge each word")
+    ap.add_argument("--md", type=Path, help="write the table as Markdown here too")
+    ap.add_argument("pairs", nargs="+")
+    args = ap.parse_args()
+    if len(args.pairs) % 2:
+        ap.error("give AUDIO TRUTH pairs")
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for audio_s, spec in zip(args.pairs[::2], args.pairs[1::2], strict=True):
+            audio = Path(audio_s)
+            truth, parties = load_truth(audio, spec)
+            mono_path = down_mix(audio, Path(tmp))
+            mono = decode(mono_path).channels[0]
+            voice, sep_s = voice_accuracy(mono, truth)
+            res = Result(audio.name, len(mono) / SAMPLE_RATE, voice, sep_s)
+            if args.words and parties:
+                word_attribution(mono_path, truth, res)
+            results.append(res)
+            print(_row(res), flush=True)
+    lines = _table(results)
+    print("\n".join(lines[len(results) + 2:]))
+    if args.md:
+        args.md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 
 
+def _row(r: Result) -> str:
+    words = f"{r.words:.3f} ({r.n_words} words)" if r.words is not None else "-"
+    sure = f"{r.sure_share:.2f} / {r.sure_right:.3f}" if r.words is not None else "-"
+    agent = {True: "yes", False: "NO", None: "-"}[r.agent_found]
+    analyze_s = f"{r.analyze_s:.1f}" if r.analyze_s is not None else "-"
+    return (f"| {r.name} | {r.seconds:.0f} | {r.voice:.3f} | {words} | {sure} | {agent} | {r.review or '-'} | "
+            f"{r.sep_s:.1f} | {analyze_s} |")
+
+
+def _table(results: list[Result]) -> list[str]:
+    lines = ["| recording | s | voice | words right | sure share / right | agent found | sent to review | "
+             "separation s | analysis s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [_row(r) for r in results]
+    judged = [r for r in results if r.words is not None]
+    n = sum(r.n_words for r in judged)
+    right = sum((r.words or 0.0) * r.n_words for r in judged)
+    found = sum(1 for r in judged if r.agent_found)
+    n_sure = sum(r.sure_share * r.n_words for r in judged)
+    sure_right = sum(r.sure_right * r.sure_share * r.n_words for r in judged)
+    lines.append("")
+    lines.append(f"voice (duration-weighted, best mapping): mean {np.mean([r.voice for r in results]):.3f} "
+                 f"over {len(results)} recordings; separation {sum(r.sep_s for r in results):.1f} s for "
+                 f"{sum(r.seconds for r in results):.0f} s of audio")
+    if judged:
+        lines.append(f"words to the right party: {right / n:.3f} of {n} words; agent identified in {found}/"
+                     f"{len(judged)} calls; sent to review: {sum(1 for r in judged if r.review)}; words in sure "
+                     f"turns: {n_sure / n:.2f} of all, {sure_right / max(n_sure, 1):.3f} of them right; analysis "
+                     f"{np.mean([r.analyze_s or 0.0 for r in judged]):.1f} s a call on average")
+    return lines
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

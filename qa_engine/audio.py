@@ -107,6 +107,109 @@ def decode(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S,
                         codec=codec, container=fmt, rate=out_rate)
 
 
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a recording's header says about it, read without decoding it (`probe`)."""
+
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_s: float  # declared by the header (or estimated by FFmpeg from the bit rate)
+
+
+# How much of the recording `probe` decodes: enough to know the codec really reads it.
+PROBE_DECODE_S = 1.0
+MIN_DURATION_S = 0.5
+
+
+def probe(path: str | Path, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioInfo:
+    """Check a recording cheaply: container, codec, rate, channels and length from its header, and (but for
+    PCM and G.711 WAV, whose header says it all) its first second decoded. Bounded work whatever the file's
+    length (FFmpeg reads a few MB at most to probe); `decode` still does the full read, and the silence
+    check, later."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{path.name}: the file is empty (0 bytes); send the recording again")
+    _check_wav_header(path, size)
+    info = _pcm_wav_info(path, size)
+    if info is None:
+        info = _probe_with_ffmpeg(path)
+    if info.duration_s > max_duration_s:
+        raise AudioError(f"{path.name}: the recording is {info.duration_s / 60:.0f} min long, over the limit of "
+                         f"{max_duration_s / 60:.0f} min; split it or raise the limit")
+    if info.duration_s < MIN_DURATION_S:
+        raise AudioError(f"{path.name}: the recording is only {info.duration_s:.2f} s long; nothing to analyse")
+    return info
+
+
+# WAVE format tags whose samples are read as they are (any bytes are samples): the header says it all.
+_WAV_CODECS = {(1, 8): "pcm_u8", (1, 16): "pcm_s16le", (1, 24): "pcm_s24le", (1, 32): "pcm_s32le",
+               (3, 32): "pcm_f32le", (3, 64): "pcm_f64le", (6, 8): "pcm_alaw", (7, 8): "pcm_mulaw"}
+
+
+def _pcm_wav_info(path: Path, size: int) -> AudioInfo | None:
+    """A PCM / G.711 WAV read from its fmt and data chunks alone; None for anything else (FFmpeg probes it)."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos, fmt = 12, None
+        while pos + 8 <= size:
+            fh.seek(pos)
+            cid, clen = struct.unpack("<4sI", fh.read(8))
+            if cid == b"fmt " and clen >= 16:
+                fmt = struct.unpack("<HHIIHH", fh.read(16))
+                if fmt[0] == 0xFFFE and clen >= 26:  # WAVE_FORMAT_EXTENSIBLE: the real tag opens the sub-format
+                    fh.seek(pos + 8 + 24)
+                    fmt = (struct.unpack("<H", fh.read(2))[0], *fmt[1:])
+            elif cid == b"data":
+                if fmt is None:
+                    return None
+                tag, channels, rate, _, block, bits = fmt
+                codec = _WAV_CODECS.get((tag, bits))
+                if codec is None or channels < 1 or rate < 1 or block != channels * bits // 8:
+                    return None
+                have = size - (pos + 8)
+                frames = (have if clen in (0, 0xFFFFFFFF) else min(clen, have)) // block
+                return AudioInfo(container="wav", codec=codec, sample_rate=rate, channels=channels,
+                                 duration_s=frames / rate)
+            pos += 8 + clen + (clen & 1)
+    return None
+
+
+def _probe_with_ffmpeg(path: Path) -> AudioInfo:
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise AudioError(f"{path.name}: not a recording this service can read ({_why(exc)})") from exc
+    with container:
+        if not container.streams.audio:
+            raise AudioError(f"{path.name}: the file has no audio stream (is it a recording?)")
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        rate, channels = int(ctx.sample_rate or 0), int(ctx.channels or 0)
+        if rate <= 0 or channels <= 0:
+            raise AudioError(f"{path.name}: the header gives no sample rate or channel count (corrupt header)")
+        declared = _declared_duration(container, stream)
+        if declared is None:
+            raise AudioError(f"{path.name}: the header gives no length; send a complete recording "
+                             "(WAV, FLAC, MP3, OGG, M4A)")
+        decoded = 0.0
+        try:
+            for frame in container.decode(stream):
+                decoded += frame.samples / (frame.sample_rate or rate)
+                if decoded >= PROBE_DECODE_S:
+                    break
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise AudioError(f"{path.name}: the audio data is corrupt ({_why(exc)})") from exc
+        if decoded == 0.0:
+            raise AudioError(f"{path.name}: the file holds no audio samples")
+        return AudioInfo(container=container.format.name, codec=ctx.name, sample_rate=rate, channels=channels,
+                         duration_s=declared)
+
+
 def _why(exc: Exception) -> str:
     # FFmpeg messages carry the path and errno; keep the human part only.
     msg = getattr(exc, "strerror", None) or str(exc)

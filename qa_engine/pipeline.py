@@ -17,6 +17,7 @@ from faster_whisper import WhisperModel
 
 from qa_engine import speakers
 from qa_engine.asr.batching import transcribe_chunks
+from qa_engine.asr.text import join_words
 from qa_engine.asr.transcribe import (
     AsrOptions,
     SpeechChunk,
@@ -89,6 +90,8 @@ class _Tracks:
     agent_channel: int | None
     found_by: str
     mono_segments: list[speakers.Segment] | None = None
+    separation: speakers.Separation | None = None
+    attribution_review: str = ""  # mono: why who said what is uncertain
 
 
 @dataclass
@@ -195,9 +198,12 @@ def listen(call: PreparedCall, words: list[Word]) -> tuple[list[Turn], _Tracks]:
     """Turns and their audio metrics (levels, pitch): the CPU work after the ASR, no model."""
     timer, tracks, language, rubric = call.timer, call.tracks, call.language, call.rubric
     with timer.stage("turns"):
+        sureness: dict[int, float] = {}
         if tracks.mono_segments is not None:
-            words, tracks = _assign_mono(words, tracks, language, rubric)
+            words, tracks, sureness = _assign_mono(words, tracks, language, rubric)
         turns = build_turns(words, tracks.regions, language)
+        for t in turns:
+            t.attribution = min((sureness.get(id(w), 1.0) for w in t.words), default=1.0)
     with timer.stage("metrics"):
         _measure(turns, tracks, language)
     return turns, tracks
@@ -209,7 +215,7 @@ def conclude(call: PreparedCall, turns: list[Turn], tracks: _Tracks) -> CallAnal
     info = CallInfo(length_s=audio.duration, language=call.language, language_source=call.language_source,
                     channels=audio.source_channels, sample_rate=audio.source_rate, codec=audio.codec,
                     agent_channel=tracks.agent_channel, agent_found_by=tracks.found_by, model=call.model_name,
-                    timings=call.timer.timings)
+                    timings=call.timer.timings, attribution_review=tracks.attribution_review)
     return _judge(info, turns, tracks.regions, call.rubric, call.options, call.timer)
 
 
@@ -252,7 +258,8 @@ def _judge(info: CallInfo, turns: list[Turn], regions: dict[Speaker, list[Speech
         semantic = label_turns(turns, semantic_model)
     with timer.stage("detectors"):
         ctx = CallContext(language=info.language, turns=turns, regions=regions, metrics=metrics,
-                          length_s=info.length_s, audio=info.source == "audio", semantic=semantic)
+                          length_s=info.length_s, audio=info.source == "audio", semantic=semantic,
+                          attribution_review=info.attribution_review)
         scorecard, events = build_scorecard(rubric, ctx)
     analysis = CallAnalysis(call=info, turns=turns, events=events, metrics=metrics, scorecard=scorecard,
                             speech=regions, semantic=semantic)
@@ -273,11 +280,11 @@ def _split_parties(channels: np.ndarray, opts: AnalysisOptions) -> _Tracks:
     mono = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
     # Shorter pauses split speech here: a turn change in a mix may leave only a brief gap.
     regions_mono = speech_regions(mono, replace(opts.vad, min_silence_ms=min(opts.vad.min_silence_ms, 250)))
-    segments = speakers.separate(mono, regions_mono)
-    by_label = speakers.segments_to_regions(segments)
+    separation = speakers.separate(mono, regions_mono)
+    by_label = speakers.segments_to_regions(separation.segments)
     # Labels become parties once the transcript shows who the agent is (_assign_mono).
     return _Tracks({"agent": mono, "customer": mono}, {"agent": by_label[0], "customer": by_label[1]},
-                   None, "separation", mono_segments=segments)
+                   None, "separation", mono_segments=separation.segments, separation=separation)
 
 
 def _rubric(opts: AnalysisOptions, language: str) -> Rubric:
@@ -306,18 +313,34 @@ def _merge_adjacent(regions: list[SpeechRegion]) -> list[SpeechRegion]:
     return out
 
 
-def _assign_mono(words: list[Word], tracks: _Tracks, language: str, rubric: Rubric) -> tuple[list[Word], _Tracks]:
-    """Give each stretch of a mono mix its party: by voice, or by what is said when voices are too alike."""
+def _assign_mono(words: list[Word], tracks: _Tracks, language: str,
+                 rubric: Rubric) -> tuple[list[Word], _Tracks, dict[int, float]]:
+    """Give each stretch of a mono mix its party: by voice, and by what is said where the voice is unsure.
+
+    Returns the words with their parties, the tracks with each party's regions, and how sure each
+    word's party is (by the word's id), for the turns' `attribution`.
+    """
     segments = tracks.mono_segments or []
+    separation = tracks.separation or speakers.Separation(segments, 1.0)
     texts = speakers.segment_texts(segments, words, language)
-    by_voice = speakers.roles_by_voice(segments, texts, rubric.phrases_of("agent_role"),
-                                       rubric.phrases_of("customer_role"))
-    roles, found_by = by_voice
-    labelled = [replace(w, speaker=roles[speakers.segment_at(segments, (w.start + w.end) / 2)]) for w in words]
+    group = speakers.stretches(segments)
+    stretch_texts = ["" for _ in range(group[-1] + 1 if group else 0)]
+    for g, t in zip(group, texts, strict=True):
+        stretch_texts[g] = join_words([stretch_texts[g], t], language) if stretch_texts[g] else t
+    found = speakers.assign_roles(separation, texts, rubric.phrases_of("agent_role"),
+                                  rubric.phrases_of("customer_role"), speakers.role_logodds(stretch_texts))
+    labelled: list[Word] = []
+    sureness: dict[int, float] = {}
+    for w in words:
+        i = speakers.segment_at(segments, (w.start + w.end) / 2)
+        word = replace(w, speaker=found.roles[i])
+        labelled.append(word)
+        sureness[id(word)] = found.confidence[i]
     regions: dict[Speaker, list[SpeechRegion]] = {"agent": [], "customer": []}
-    for seg, role in zip(segments, roles, strict=True):
+    for seg, role in zip(segments, found.roles, strict=True):
         regions[role].append(SpeechRegion(seg.start, seg.end))
-    return labelled, replace(tracks, regions=regions, found_by=found_by)
+    return labelled, replace(tracks, regions=regions, found_by=found.found_by,
+                             attribution_review=found.review), sureness
 
 
 def _speech_of(sig: np.ndarray, regions: list[SpeechRegion], start: float, end: float) -> np.ndarray:

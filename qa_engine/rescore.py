@@ -37,7 +37,8 @@ def turn_from_dict(d: dict[str, Any]) -> Turn:
                   for u in d.get("utterances", [])]
     return Turn(speaker=spk, start=d["start"], end=d["end"], text=d["text"], words=words, utterances=utterances,
                 rate_per_min=d.get("rate_per_min"), units=d.get("units", 0), level_dbfs=d.get("level_dbfs"),
-                pitch_spread_st=d.get("pitch_spread_st"), pitch_median_hz=d.get("pitch_median_hz"))
+                pitch_spread_st=d.get("pitch_spread_st"), pitch_median_hz=d.get("pitch_median_hz"),
+                attribution=float(d.get("attribution", 1.0)))
 
 
 def context_from_dict(result: dict[str, Any], language: str | None = None) -> CallContext:
@@ -57,7 +58,8 @@ def context_from_dict(result: dict[str, Any], language: str | None = None) -> Ca
     semantic = SemanticInfo.from_dict(call["semantic"]) if call.get("semantic") else None
     return CallContext(language=language or call.get("language") or "zh", turns=turns, regions=regions,
                        metrics=metrics, length_s=float(call.get("length_s") or metrics.length_s or 0.0),
-                       audio=call.get("source", "audio") == "audio", semantic=semantic)
+                       audio=call.get("source", "audio") == "audio", semantic=semantic,
+                       attribution_review=call.get("attribution_review", ""))
 
 
 def rescore(result: dict[str, Any], rubric: Rubric) -> tuple[Scorecard, list[Event]]:

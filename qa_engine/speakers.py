@@ -1,34 +1,60 @@
 """Which audio belongs to which party.
 
 Stereo recorders put one party on each channel: the agent's side comes from the
-call's metadata, left by default. Mono mixes (older recorders) are separated here
-by clustering the voice of short speech windows into two speakers (timbre from
-MFCCs plus the median pitch), and the agent is the speaker who says the opening
-script and the polite agent phrases, and who answers the call.
+call's metadata, left by default. Mono mixes (older recorders) are separated here:
+speech is cut into short pieces, each piece gets a voiceprint (CAM++ speaker
+embeddings, qa_engine.voiceprint), and the pieces are clustered into two voices.
+The agent is the voice whose stretches read as the agent's: the opening script, the
+recording notice and the agent's phrases (the rubric's `agent_role` list), and a role
+head on the semantic encoder trained on the project's labelled utterances; each piece
+then weighs its voice against its words (assign_roles). When who said
+what stays uncertain, the call is marked for review (`Attribution.review`) and the
+uncertain turns carry a low `attribution`, so their words never fail the call on
+their own (qa_engine.scoring.scorecard).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
-import librosa
 import numpy as np
-from sklearn.cluster import KMeans
+from sklearn.cluster import AgglomerativeClustering
 
+from qa_engine import voiceprint
+from qa_engine.asr.models import load_manifest, sha256_of
 from qa_engine.asr.text import join_words
-from qa_engine.metrics.pitch import yin
-from qa_engine.types import SAMPLE_RATE, Speaker, SpeechRegion, Word
+from qa_engine.errors import ModelError
+from qa_engine.semantic.encoders import Encoder
+from qa_engine.semantic.models import HEADS_DIR, load_encoder
+from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, Speaker, SpeechRegion, Word
 
-UNIT_MAX_S = 3.0
+# The longest piece given one voice label. CAM++ needs about a second of speech to tell two
+# voices apart, and a change of speaker inside a stretch without a pause must fall between
+# pieces: 1.5 s is the usual diarization window (pyannote, 3D-Speaker use 1.5 s).
+PIECE_S = 1.5
 # Two stereo channels this alike are one signal written twice (dual-mono recorders).
 DUAL_MONO_CORRELATION = 0.95
 
 
 @dataclass(frozen=True)
 class Segment:
+    """A stretch of a mono mix given to one voice cluster (0 or 1)."""
+
     start: float
     end: float
     label: int
+    # Cosine to its own cluster's voice minus to the other's: near 0 the stretch could be either voice.
+    voice_margin: float = 1.0
+
+
+@dataclass
+class Separation:
+    segments: list[Segment]
+    # Cosine between the two clusters' mean voices: near 1 they are one voice (or two very alike).
+    voice_similarity: float
+    embeddings: np.ndarray | None = None  # one voiceprint per segment
 
 
 def is_dual_mono(channels: np.ndarray) -> bool:
@@ -56,40 +82,41 @@ def channel_of(agent_channel: str | int | None) -> tuple[int, str]:
     raise ValueError(f"agent channel must be 0 (left) or 1 (right), not {agent_channel!r}")
 
 
-def separate(samples: np.ndarray, regions: list[SpeechRegion]) -> list[Segment]:
-    """Two-speaker segmentation of a mono mix: contiguous segments labelled 0 or 1.
+def separate(samples: np.ndarray, regions: list[SpeechRegion],
+             model: voiceprint.VoiceprintModel | None = None) -> Separation:
+    """Two-voice segmentation of a mono mix: pieces of speech labelled 0 or 1, by voiceprint."""
+    pieces = _pieces(regions)
+    if len(pieces) < 3:
+        return Separation([Segment(s, e, 0) for s, e in pieces], 1.0)
+    model = model or voiceprint.load()
+    emb = model.embed([samples[int(s * SAMPLE_RATE): int(e * SAMPLE_RATE)] for s, e in pieces])
+    weight = np.array([e - s for s, e in pieces])
+    labels = AgglomerativeClustering(n_clusters=2, metric="cosine", linkage="average").fit_predict(emb)
+    for _ in range(10):  # the clusters' mean voices, each piece to the nearer (a spherical k-means)
+        centroids = _centroids(emb, labels, weight)
+        new = np.argmax(emb @ centroids.T, axis=1)
+        if len(set(new.tolist())) < 2 or (new == labels).all():
+            break
+        labels = new
+    centroids = _centroids(emb, labels, weight)
+    sims = emb @ centroids.T
+    segments = [Segment(s, e, int(lab), float(sims[i, lab] - sims[i, 1 - lab]))
+                for i, ((s, e), lab) in enumerate(zip(pieces, labels, strict=True))]
+    return Separation(segments, float(centroids[0] @ centroids[1]), emb)
 
-    The unit is a stretch of speech between pauses (split further when longer than
-    UNIT_MAX_S): in a phone call the parties mostly take turns with a pause between,
-    and a voice averaged over a whole stretch is far steadier than over a short window.
-    """
-    units: list[tuple[float, float]] = []
+
+def _pieces(regions: list[SpeechRegion]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
     for r in regions:
-        n = max(1, int(np.ceil(r.duration / UNIT_MAX_S)))
+        n = max(1, int(np.ceil(r.duration / PIECE_S)))
         step = r.duration / n
-        units += [(r.start + i * step, r.start + (i + 1) * step) for i in range(n)]
-    if len(units) < 3:
-        return [Segment(s, e, 0) for s, e in units]
-    timbre, pitch = zip(*(_voice_features(samples, s, e) for s, e in units), strict=True)
-    t = np.stack(timbre)
-    p = np.array(pitch, dtype=np.float64)
-    p = np.where(np.isnan(p), np.nanmedian(p) if np.isfinite(p).any() else 0.0, p)
-    feats = np.hstack([_z(t), _z(p[:, None])])
-    labels = KMeans(n_clusters=2, n_init=10, random_state=0).fit_predict(feats)
-    return [Segment(s, e, int(lab)) for (s, e), lab in zip(units, labels, strict=True)]
+        out += [(r.start + i * step, r.start + (i + 1) * step) for i in range(n)]
+    return out
 
 
-def _z(a: np.ndarray) -> np.ndarray:
-    return (a - a.mean(axis=0)) / (a.std(axis=0) + 1e-6)
-
-
-def _voice_features(samples: np.ndarray, start: float, end: float) -> tuple[np.ndarray, float]:
-    """Timbre (mean MFCC 1-19; c0 is loudness, not voice) and the log median pitch."""
-    y = samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)]
-    mfcc = librosa.feature.mfcc(y=y, sr=SAMPLE_RATE, n_mfcc=20, n_fft=512, hop_length=160, n_mels=40)
-    f0, _ = yin(y)
-    voiced = f0[np.isfinite(f0)]
-    return mfcc[1:].mean(axis=1), float(np.log(np.median(voiced))) if voiced.size > 5 else float("nan")
+def _centroids(emb: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    out = np.stack([(emb[labels == k] * weight[labels == k, None]).sum(axis=0) for k in (0, 1)])
+    return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-9)
 
 
 def segments_to_regions(segments: list[Segment]) -> dict[int, list[SpeechRegion]]:
@@ -114,45 +141,141 @@ def segment_texts(segments: list[Segment], words: list[Word], language: str) -> 
     return [join_words(t, language) for t in texts]
 
 
+# The role head (benchmarks/speakers/train_role_head.py) is trained on this encoder's embeddings.
+ROLE_ENCODER = "use-multilingual-v3"
+# A head trained on written utterances is over-sure on recognised speech: its say is capped at
+# 9 to 1 (|logit| <= 2.2), and each role phrase of the rubric adds one unit of log-odds.
+HEAD_CAP = 0.9
+CUE_LOGIT = 1.0
+# Voice clusters are trusted as far as they agree with what confidently worded stretches say:
+# below this agreement the two voices are too alike to tell apart and the call goes to review.
+MIN_VOICE_AGREEMENT = 0.75
+# CAM++ scores a voice against itself near 0.8 and two people near 0.1 (cosine); a piece less
+# than this much nearer its own cluster's voice than the other's is on the fence.
+VOICE_SURE = 0.1
+# The agent is named by the words of the two voices: less than this much log-odds between the two
+# mappings of voices to parties (two role phrases) does not tell who the agent is.
+MIN_ROLE_MARGIN = 2.0
+# A call with more than this share of its speech below ATTRIBUTION_SURE goes to review as a whole: an
+# inspector reads a transcript with one turn in five in doubt as unreliable.
+MAX_UNSURE_SHARE = 0.2
+
+
+def role_head_path() -> Path:
+    entry = (load_manifest().get("speaker") or {}).get("models", {}).get("campplus-cn-en", {})
+    return HEADS_DIR / str((entry.get("role_head") or {}).get("file", "role-use-multilingual-v3.npz"))
+
+
+_role_lock = threading.Lock()
+_role_head: tuple[Encoder, np.ndarray, float] | None = None
+
+
+def role_logodds(texts: list[str]) -> np.ndarray:
+    """Log-odds that each text is the agent's, from its meaning (the role head), capped at HEAD_CAP."""
+    global _role_head
+    with _role_lock:
+        if _role_head is None:
+            path = role_head_path()
+            entry = load_manifest()["speaker"]["models"]["campplus-cn-en"]["role_head"]
+            got = sha256_of(path) if path.is_file() else "missing"
+            if got != entry.get("sha256"):
+                raise ModelError(f"role head {path.name} failed its checksum (got {got[:12]}…); retrain it with "
+                                 "benchmarks/speakers/train_role_head.py --write")
+            with np.load(path) as head:
+                coef, intercept = head["coef"], float(head["intercept"])
+            encoder, _ = load_encoder(ROLE_ENCODER)
+            _role_head = (encoder, coef, intercept)
+        encoder, coef, intercept = _role_head
+    out = np.zeros(len(texts))
+    said = [i for i, t in enumerate(texts) if t.strip()]
+    if said:
+        cap = float(np.log(HEAD_CAP / (1 - HEAD_CAP)))
+        out[said] = np.clip(encoder.encode([texts[i] for i in said]) @ coef + intercept, -cap, cap)
+    return out
+
+
 def role_cues(text: str, agent_cues: list[str], customer_cues: list[str]) -> float:
     """Positive when a stretch reads like the agent (您, 请问, 为您…), negative like the customer."""
     low = text.lower()
     return float(sum(low.count(c.lower()) for c in agent_cues) - sum(low.count(c.lower()) for c in customer_cues))
 
 
-# Voice clusters are trusted when what each stretch says agrees with its cluster's role
-# this often; below it the two voices are too alike to tell apart.
-MIN_VOICE_AGREEMENT = 0.75
+@dataclass
+class Attribution:
+    roles: list[Speaker]  # one per segment
+    confidence: list[float]  # one per segment, 0-1: how sure its party is
+    found_by: str  # how the parties were decided, for the inspector
+    review: str = ""  # why a person should check who said what ("" when sure)
 
 
-def roles_by_voice(segments: list[Segment], texts: list[str], agent_cues: list[str],
-                   customer_cues: list[str]) -> tuple[list[Speaker], str]:
-    """Each segment's party, and how it was decided.
+def stretches(segments: list[Segment]) -> list[int]:
+    """The stretch of speech (between two pauses) each segment belongs to: pieces that touch share one."""
+    out: list[int] = []
+    for i, seg in enumerate(segments):
+        out.append(out[-1] if i and abs(seg.start - segments[i - 1].end) < 1e-6 else (out[-1] + 1 if i else 0))
+    return out
 
-    The voice cluster whose words read most like the agent's is the agent. When the
-    words of many stretches contradict their cluster (two similar voices), each stretch
-    is given the party its own words point to, and a stretch without cues stays with
-    the party of the stretch before it (a party's turn often spans several stretches).
+
+def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str], customer_cues: list[str],
+                 meaning: np.ndarray | None = None) -> Attribution:
+    """Each segment's party, how sure it is, and how it was decided.
+
+    Evidence, in log-odds that a piece is the agent's: its words (what the stretch of speech it
+    belongs to says: the role head's `meaning` log-odds plus the rubric's role phrases), and its
+    voice. The voice is the nearer of the two parties' voices enrolled from the stretches whose words
+    are clear, or, without such stretches on both sides, its cluster (the cluster whose stretches
+    read most like the agent's is the agent's); it is weighed by how much nearer it is, and by how
+    often the voice agrees with the clearly worded stretches (two alike voices weigh nothing).
     """
-    cues = [role_cues(t, agent_cues, customer_cues) for t in texts]
-    score = {lab: sum(c for c, s in zip(cues, segments, strict=True) if s.label == lab) for lab in (0, 1)}
-    agent_label = 0 if score[0] >= score[1] else 1
-    voice: list[Speaker] = ["agent" if s.label == agent_label else "customer" for s in segments]
-    judged = [(c, r) for c, r in zip(cues, voice, strict=True) if c != 0]
-    agree = sum(1 for c, r in judged if (c > 0) == (r == "agent")) / len(judged) if judged else 1.0
-    if len(judged) < 4 or agree >= MIN_VOICE_AGREEMENT:
-        return voice, (f"separation by voice (agent = the voice whose words read as the agent's; "
-                       f"{agree:.0%} of stretches with role cues agree)")
-    roles: list[Speaker] = []
-    for i, c in enumerate(cues):
-        if c > 0:
-            roles.append("agent")
-        elif c < 0:
-            roles.append("customer")
-        elif roles:
-            roles.append(roles[-1])
-        else:
-            nxt = next((x for x in cues[i + 1:] if x != 0), 1.0)
-            roles.append("agent" if nxt > 0 else "customer")
-    return roles, (f"separation by words (voices too alike: only {agree:.0%} of stretches agreed with "
-                   "their voice cluster)")
+    segments = separation.segments
+    if not segments:
+        return Attribution([], [], "separation (no speech)")
+    group = stretches(segments)
+    n_groups = group[-1] + 1
+    group_text = ["" for _ in range(n_groups)]
+    for g, t in zip(group, texts, strict=True):
+        group_text[g] = f"{group_text[g]} {t}".strip() if t else group_text[g]
+    words = np.zeros(n_groups) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
+    words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in group_text])
+    sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) for s in segments])
+    sign = np.array([1.0 if s.label == 0 else -1.0 for s in segments])  # +1: cluster 0
+    # Which cluster is the agent: the mapping the stretches' words support more.
+    support = sum(words[g] * sign[i] * sure_voice[i] for i, g in enumerate(group))
+    agent_label = 0 if support >= 0 else 1
+    role_margin = abs(support)
+    voice_says = sign * (1.0 if agent_label == 0 else -1.0)  # +1: the voice says agent
+    # With stretches on both sides whose words are clear, each party's voice is enrolled from them, and
+    # every piece goes to the nearer enrolled voice: supervised by the words, steadier than the clusters.
+    emb = separation.embeddings
+    if emb is not None:
+        agent_w = np.array([max(0.0, words[g] - 1.0) for g in group])
+        cust_w = np.array([max(0.0, -words[g] - 1.0) for g in group])
+        if (agent_w > 0).sum() >= 2 and (cust_w > 0).sum() >= 2:
+            enrolled = np.stack([(emb * agent_w[:, None]).sum(0), (emb * cust_w[:, None]).sum(0)])
+            enrolled /= np.linalg.norm(enrolled, axis=1, keepdims=True) + 1e-9
+            diff = emb @ enrolled[0] - emb @ enrolled[1]
+            voice_says = np.sign(diff)
+            sure_voice = np.minimum(1.0, np.abs(diff) / VOICE_SURE)
+    # How often the voice agrees with stretches whose words are clear (|log-odds| >= 1), smoothed.
+    clear = [(words[g], voice_says[i]) for i, g in enumerate(group) if abs(words[g]) >= 1.0 and sure_voice[i] > 0]
+    agree = (sum(1 for w, v in clear if (w > 0) == (v > 0)) + 1) / (len(clear) + 2)
+    voice_weight = max(0.0, float(np.log(agree / (1 - agree))))
+    score = voice_says * sure_voice * voice_weight + words[group]
+    roles: list[Speaker] = ["agent" if x > 0 else "customer" for x in score]
+    confidence = [float(abs(2.0 / (1.0 + np.exp(-x)) - 1.0)) for x in score]
+    reasons = []
+    if role_margin < MIN_ROLE_MARGIN:
+        reasons.append(f"the words hardly tell which voice is the agent (margin {role_margin:.1f})")
+        confidence = [min(c, ATTRIBUTION_SURE / 2) for c in confidence]
+    if agree < MIN_VOICE_AGREEMENT:
+        reasons.append(f"the two voices are too alike (only {agree:.0%} of clearly worded stretches agree with "
+                       "their voice)")
+    weight = np.array([s.end - s.start for s in segments])
+    unsure = float(weight[np.array(confidence) < ATTRIBUTION_SURE].sum() / max(weight.sum(), 1e-9))
+    if unsure > MAX_UNSURE_SHARE:
+        reasons.append(f"{unsure:.0%} of the speech could be either party's")
+    review = "; ".join(reasons) + ": check who said what" if reasons else ""
+    how = "voice and words" if voice_weight > 0 else "words (voices too alike)"
+    return Attribution(roles, confidence, (f"separation by {how}: agent = the voice whose words read as the "
+                                           f"agent's; {agree:.0%} of clearly worded stretches agree with their "
+                                           "voice"), review)

@@ -15,6 +15,9 @@ import numpy as np
 Speaker = Literal["agent", "customer"]
 SPEAKERS: tuple[Speaker, Speaker] = ("agent", "customer")
 SAMPLE_RATE = 16000  # every track is resampled to what Whisper expects
+# Below this a turn's party (Turn.attribution) is uncertain: its words go to review, never fail the call alone.
+# 0.8 is 9 to 1 (|log-odds| 2.2): a fatal finding asks for a party that sure, as the semantic findings ask 0.9.
+ATTRIBUTION_SURE = 0.8
 
 
 @dataclass
@@ -82,6 +85,9 @@ class Turn:
     level_dbfs: float | None = None
     pitch_spread_st: float | None = None  # semitones, spread of F0 within the turn
     pitch_median_hz: float | None = None
+    # How sure it is that this party said the turn, 0-1: below 1 only in a mono mix separated with
+    # doubt (qa_engine.speakers); below ATTRIBUTION_SURE its findings go to review.
+    attribution: float = 1.0
 
     @property
     def duration(self) -> float:
@@ -96,7 +102,7 @@ class Turn:
         return sum(w.probability for w in self.words) / len(self.words) if self.words else 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "speaker": self.speaker,
             "start": round(self.start, 2),
             "end": round(self.end, 2),
@@ -115,6 +121,9 @@ class Turn:
                 for w in self.words
             ],
         }
+        if self.attribution < 1.0:
+            d["attribution"] = round(self.attribution, 3)
+        return d
 
 
 @dataclass
@@ -264,6 +273,8 @@ class CallInfo:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     source: str = "audio"  # "audio" | "transcript" (turns given, nothing measured on sound)
+    # Why a person should check who said what in a mono mix ("" when the parties are sure).
+    attribution_review: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -78,7 +78,8 @@ def build_context(language: str, turns: list[dict[str, Any]], length_s: float | 
     """A CallContext from plain turn descriptions, the way the pipeline would build it.
 
     Each turn: speaker, text, and optionally start/end (seconds; default: placed one after the
-    other at about 270 units a minute), level (dBFS), confidence (ASR word probability).
+    other at about 270 units a minute), level (dBFS), confidence (ASR word probability), attribution
+    (how sure the party is, 0-1, as a mono mix's separation gives it).
     Words are one per character (zh) or per word (en); each turn is one speech region.
     `ring_s`: how long the call rang before it connected (the recording starts at connect).
     """
@@ -103,7 +104,8 @@ def build_context(language: str, turns: list[dict[str, Any]], length_s: float | 
                  for i, tok in enumerate(tokens)]
         level = spec.get("level")
         turn = Turn(speaker=spec["speaker"], start=start, end=end, text=text, words=words,
-                    utterances=[Utterance(start, end, text, level)], level_dbfs=level)
+                    utterances=[Utterance(start, end, text, level)], level_dbfs=level,
+                    attribution=float(spec.get("attribution", 1.0)))
         turn.units, turn.rate_per_min = turn_rate(turn, language)
         built.append(turn)
     built.sort(key=lambda x: x.start)

@@ -23,6 +23,7 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # None: never expires
 
 
 USER_ROLES = ("inspector", "supervisor", "admin", "agent", "privacy_officer")
@@ -51,3 +52,15 @@ class UiSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginThrottle(Base):
+    """Failed web UI log-ins per user name (`user:NAME`) or client address (`addr:IP`), and their lockout."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # attempts not yet known good, in this window
+    window_start: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)  # lockouts in a row: each doubles the next

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.database.core import Base, utcnow
 
 STATUSES = ("queued", "processing", "done", "failed")
+# Call.audio_format of a call submitted as a transcript (JSON) instead of a recording: it has no audio.
+TRANSCRIPT_FORMAT = "transcript"
 
 
 # Calls keep their flags and failed items as one text column, ",a,b," (empty: none), so a list
@@ -100,3 +102,18 @@ class Result(Base):
     worker_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     rescored_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class StoredAudio(Base):
+    """A recording in the content-addressed store and how many calls (or uploads under way) hold it.
+
+    An upload counts itself in before it places the file; a delete counts itself out and takes
+    the file away only when the count reaches 0, holding the row's lock until it commits. So a
+    delete never removes bytes that another call (or an upload about to be acknowledged) needs.
+    """
+
+    __tablename__ = "stored_audio"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refs: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.inputs import Text, UtcTime
+
 
 class CallMetadata(BaseModel):
     """The `metadata` form field of POST /v1/calls (JSON). Every field is optional."""
@@ -14,16 +16,17 @@ class CallMetadata(BaseModel):
         "direction": "inbound", "started_at": "2024-05-06T09:30:00Z", "connected_at": "2024-05-06T09:30:04Z",
         "agent_channel": "left", "language": "zh", "rubric": "zh_callcenter"}]})
 
-    external_id: str | None = Field(None, max_length=200, description="the recorder's id; resubmits dedupe on it")
-    agent_id: str | None = Field(None, max_length=200)
-    agent_name: str | None = Field(None, max_length=200)
-    team: str | None = Field(None, max_length=200)
+    external_id: Text | None = Field(None, max_length=200, description="the recorder's id; resubmits dedupe on it")
+    agent_id: Text | None = Field(None, max_length=200)
+    agent_name: Text | None = Field(None, max_length=200)
+    team: Text | None = Field(None, max_length=200)
     direction: Literal["inbound", "outbound"] | None = None
-    started_at: datetime | None = Field(None, description="when the recording started (ISO 8601)")
-    connected_at: datetime | None = Field(None, description="when the call connected; gives the answer delay")
+    # Stored as naive UTC; a time whose offset takes it past the years 1-9999 is refused.
+    started_at: UtcTime | None = Field(None, description="when the recording started (ISO 8601)")
+    connected_at: UtcTime | None = Field(None, description="when the call connected; gives the answer delay")
     agent_channel: Literal["left", "right"] | None = Field(None, description="stereo: the agent's side")
     language: Literal["zh", "en"] | None = Field(None, description="None: detected")
-    rubric: str | None = Field(None, max_length=200, description="rubric id or id@version; None: by language")
+    rubric: Text | None = Field(None, max_length=200, description="rubric id or id@version; None: by language")
 
 
 class CallAccepted(BaseModel):
@@ -73,7 +76,7 @@ class CallPage(BaseModel):
 
 class RescoreIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rubric": "zh_callcenter@1.0"}]})
-    rubric: str = Field(..., min_length=1, max_length=200, description="rubric id or id@version")
+    rubric: Text = Field(..., min_length=1, max_length=200, description="rubric id or id@version")
 
 
 class BatchItem(BaseModel):

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.auth.models import ApiKey
-from api.calls import service
+from api.calls import service, upload
 from api.calls.models import Call
-from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, RescoreIn, Transcript
-from api.deps import CtxDep, Principal, SessionDep, require
+from api.calls.schemas import BatchItem, CallAccepted, CallOut, CallPage, Events, Transcript
+from api.deps import AppContext, CtxDep, Principal, SessionDep, require
+from api.inputs import UtcTime
 from api.privacy import service as privacy
 from api.problems import Problem, responses
 from api.storage import MEDIA_TYPES
+from qa_engine.transcript import MAX_BYTES as TRANSCRIPT_MAX_BYTES
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 CallId = Annotated[str, Path(max_length=64, description="the id returned by POST /v1/calls")]
 Submitter = Annotated[ApiKey, Depends(require("client", "admin"))]
 Reviewer = Annotated[ApiKey, Depends(require("inspector", "supervisor", "admin"))]
+BATCH_MAX_FILES = 100
 
 METADATA_DOC = ("JSON object: external_id, agent_id, agent_name, team, direction (inbound|outbound), "
                 "started_at, connected_at (ISO 8601), agent_channel (left|right), language (zh|en), "
@@ -29,57 +33,103 @@ METADATA_DOC = ("JSON object: external_id, agent_id, agent_name, team, direction
                     {"external_id": "rec-1", "agent_id": "A1", "team": "billing", "agent_channel": "left"}))
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CallAccepted,
-             responses=responses(401, 403, 413, 415, 422),
-             summary="Submit a recorded call for analysis")
-def submit_call(
-    ctx: CtxDep, session: SessionDep, key: Submitter,
-    audio: Annotated[UploadFile, File(description="the recording (WAV, MP3, FLAC, OGG, M4A...); "
-                                                  "the format is read from its content")],
-    metadata: Annotated[str | None, Form(description=METADATA_DOC)] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
-) -> CallAccepted:
-    """Stores the recording durably (fsynced) before answering 202. Resubmitting with the same
-    `external_id` or `Idempotency-Key` returns the existing call (`duplicate: true`)."""
-    call, dup = service.submit(session, ctx.settings, ctx.store, key, audio.file, audio.filename or "",
-                               metadata, idempotency_key)
+UPLOAD_FIELDS: dict[str, Any] = {
+    "audio": {"type": "string", "format": "binary",
+              "description": "the recording (WAV, MP3, FLAC, OGG, M4A...); the format is read from its content"},
+    "transcript": {"type": "string", "format": "binary",
+                   "description": 'instead of a recording: a transcript (JSON, UTF-8, at most 5 MB) '
+                                  '{"lang": "zh"|"en", "turns": [{"speaker": "agent"|"customer", "start": s, '
+                                  '"end": s, "text": "..."}]}; items that need the sound are not_applicable'},
+}
+EXPECT = "one 'audio' part (the recording) or one 'transcript' part (JSON), and an optional 'metadata' part"
+
+
+def _upload_body(files: dict[str, Any], metadata_doc: str) -> dict[str, Any]:
+    """The multipart body in the OpenAPI (the routes read it themselves: api/calls/upload.py)."""
+    schema = {"type": "object", "properties": {**files, "metadata": {"type": "string", "description": metadata_doc}}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+def _file_parts(ctx: AppContext) -> dict[str, upload.FilePart]:
+    settings = ctx.settings
+    audio_limit = upload.FilePart(settings.max_upload_bytes, f"the recording is over the upload limit of "
+                                  f"{settings.max_upload_mb:g} MB; split it or ask the operator to raise "
+                                  "QA_MAX_UPLOAD_MB")
+    limit = min(TRANSCRIPT_MAX_BYTES, settings.max_upload_bytes)
+    transcript_limit = upload.FilePart(limit, f"the transcript is over the limit of {limit / 2**20:.4g} MB of JSON")
+    return {"audio": audio_limit, "transcript": transcript_limit}
+
+
+def _total_limit(ctx: AppContext) -> int:
+    return ctx.settings.max_upload_bytes + 1024 * 1024  # the parts' headers and the metadata beside the file
+
+
+def _store(ctx: AppContext, session: Session, key: ApiKey, received: upload.ReceivedFile, metadata: str | None,
+           idempotency_key: str | None) -> tuple[Call, bool]:
+    call, dup = service.submit(session, ctx.settings, ctx.store, ctx.calls, key, received, metadata, idempotency_key)
     if not dup:
         ctx.enqueue(call.id)
+    return call, dup
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CallAccepted,
+             responses=responses(400, 401, 403, 413, 415, 422), summary="Submit a recorded call for analysis",
+             openapi_extra=_upload_body(UPLOAD_FIELDS, METADATA_DOC))
+async def submit_call(
+    request: Request, ctx: CtxDep, session: SessionDep, key: Submitter,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> CallAccepted:
+    """Multipart: the recording as `audio`, or a transcript (JSON) as `transcript`, and `metadata`.
+    The key is checked before the body is read, the size limit while it arrives; the recording's header
+    is checked here (format, codec, rate, channels, length: 4xx with the reason), the full decode is the
+    worker's (a call that cannot be analysed ends `failed` with its reason). Stored durably (fsynced)
+    before answering 202. Resubmitting with the same `external_id` or `Idempotency-Key` returns the
+    existing call (`duplicate: true`)."""
+    form = await upload.read_form(request, ctx.store, files=_file_parts(ctx), text_fields=("metadata",),
+                                  total_limit=_total_limit(ctx), max_files=1, expect=EXPECT)
+    if not form.files:
+        raise Problem(422, f"no recording or transcript in the request: send {EXPECT}", code="invalid_request")
+    call, dup = await run_in_threadpool(_store, ctx, session, key, form.files[0], form.fields.get("metadata"),
+                                        idempotency_key)
     return CallAccepted(id=call.id, status=call.status, duplicate=dup)
 
 
-@router.post("/batch", response_model=list[BatchItem], responses=responses(401, 403, 413, 422),
-             summary="Submit several calls in one request")
-def submit_batch(
-    ctx: CtxDep, session: SessionDep, key: Submitter,
-    audio: Annotated[list[UploadFile], File(description="one part per recording")],
-    metadata: Annotated[str | None, Form(description="JSON array, one metadata object per recording "
-                                                     "(same order)")] = None,
-) -> list[BatchItem]:
-    """Each recording is accepted or refused on its own; the answer lists the outcome of each."""
-    metas: list[Any] = [None] * len(audio)
-    if metadata:
-        try:
-            parsed = json.loads(metadata)
-        except json.JSONDecodeError as exc:
-            raise Problem(422, f"'metadata' is not valid JSON: {exc.msg}", code="invalid_metadata") from exc
-        if not isinstance(parsed, list) or len(parsed) != len(audio):
-            raise Problem(422, f"'metadata' must be a JSON array with one object per file ({len(audio)})",
-                          code="invalid_metadata")
-        metas = parsed
+def _store_batch(ctx: AppContext, session: Session, key: ApiKey, form: upload.ReceivedForm) -> list[BatchItem]:
+    try:
+        metas = service.parse_metadata_list(form.fields.get("metadata"), len(form.files))
+    except Problem:
+        form.discard()
+        raise
     out: list[BatchItem] = []
-    for i, (f, m) in enumerate(zip(audio, metas, strict=True)):
-        try:
-            call, dup = service.submit(session, ctx.settings, ctx.store, key, f.file, f.filename or "",
-                                       json.dumps(m) if m is not None else None, None)
-            if not dup:
-                ctx.enqueue(call.id)
-            out.append(BatchItem(index=i, filename=f.filename or "", status_code=200 if dup else 202,
-                                 id=call.id, status=call.status))
-        except Problem as p:
-            session.rollback()
-            out.append(BatchItem(index=i, filename=f.filename or "", status_code=p.status, error=p.detail))
+    try:
+        for i, (f, m) in enumerate(zip(form.files, metas, strict=True)):
+            try:
+                call, dup = _store(ctx, session, key, f, json.dumps(m) if m is not None else None, None)
+                out.append(BatchItem(index=i, filename=f.filename, status_code=200 if dup else 202,
+                                     id=call.id, status=call.status))
+            except Problem as p:
+                session.rollback()
+                out.append(BatchItem(index=i, filename=f.filename, status_code=p.status, error=p.detail))
+    finally:
+        form.discard()  # the files not stored (a stored one was moved into the store: nothing to remove)
     return out
+
+
+@router.post("/batch", response_model=list[BatchItem], responses=responses(400, 401, 403, 413, 415, 422),
+             summary="Submit several calls in one request",
+             openapi_extra=_upload_body({"audio": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                                   "description": "one part per recording"}},
+                                        "JSON array, one metadata object per recording (same order)"))
+async def submit_batch(request: Request, ctx: CtxDep, session: SessionDep, key: Submitter) -> list[BatchItem]:
+    """Each recording is accepted or refused on its own; the answer lists the outcome of each.
+    The whole request is under the upload limit."""
+    parts = _file_parts(ctx)
+    form = await upload.read_form(request, ctx.store, files={"audio": parts["audio"]}, text_fields=("metadata",),
+                                  total_limit=_total_limit(ctx), max_files=BATCH_MAX_FILES,
+                                  expect=f"'audio' parts (at most {BATCH_MAX_FILES}) and a 'metadata' JSON array")
+    if not form.files:
+        raise Problem(422, "no 'audio' part in the request: send one part per recording", code="invalid_request")
+    return await run_in_threadpool(_store_batch, ctx, session, key, form)
 
 
 @router.get("", response_model=CallPage, responses=responses(401, 422), summary="List and filter calls")
@@ -87,8 +137,8 @@ def list_calls(
     session: SessionDep, key: Principal,
     agent: Annotated[str | None, Query(max_length=200, description="agent_id")] = None,
     team: Annotated[str | None, Query(max_length=200)] = None,
-    date_from: Annotated[datetime | None, Query(description="call date >= (started_at, else received)")] = None,
-    date_to: Annotated[datetime | None, Query(description="call date <")] = None,
+    date_from: Annotated[UtcTime | None, Query(description="call date >= (started_at, else received)")] = None,
+    date_to: Annotated[UtcTime | None, Query(description="call date <")] = None,
     status: Annotated[Literal["queued", "processing", "done", "failed"] | None, Query()] = None,
     flag: Annotated[str | None, Query(max_length=100, description="e.g. escalation")] = None,
     score_min: Annotated[float | None, Query()] = None,
@@ -165,15 +215,6 @@ def get_audio(request: Request, ctx: CtxDep, session: SessionDep, key: Principal
         session, ctx.settings, ctx.store, privacy.Actor.of_key(key), call, service.audio_path(ctx.store, call),
         MEDIA_TYPES.get(call.audio_format, "application/octet-stream"), clear=clear, origin=privacy.Origin.of(request))
     return FileResponse(path, media_type=media_type, filename=f"{call.id}.{suffix}", content_disposition_type="inline")
-
-
-@router.post("/{call_id}/rescore", response_model=dict[str, Any], responses=responses(401, 403, 404, 409, 422),
-             summary="Score the stored transcript under another rubric version")
-def rescore_call(ctx: CtxDep, session: SessionDep, key: Reviewer, call_id: CallId,
-                 body: RescoreIn) -> dict[str, Any]:
-    """No re-transcription: the stored turns and metrics are scored again; returns the new scorecard."""
-    call = service.get_for(session, key, call_id)
-    return service.rescore(session, ctx.settings, call, body.rubric)
 
 
 @router.delete("/{call_id}", status_code=204, responses=responses(401, 403, 404))

@@ -1,7 +1,10 @@
 """Celery for scale-out: `qa-engine worker` on any machine that reaches the database, the broker and the audio store.
 
 Tasks take the call id only and are idempotent (the DB claim decides who works);
-acks_late + reject_on_worker_lost hand a job whose worker died to another one.
+acks_late + reject_on_worker_lost hand a job whose worker died to another one. A message that
+arrives while the job's lease still runs (a redelivery after a crash, or a second message sent by
+the API's housekeeping) waits for the lease to end, then claims the job: a job a dead worker held
+is taken up one lease after that worker stopped renewing, whichever message comes first.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
+from api.calls import service as calls_service
 from api.config import Settings
 from api.database.core import Database
 from api.jobs import service
@@ -73,12 +78,28 @@ def _analyzer(settings: Settings) -> SharedAnalyzer:
         return _shared
 
 
+@worker_init.connect
+def _clean_store_at_start(**_: Any) -> None:
+    """What killed processes left in the audio store's tmp folder goes when a worker starts (logged).
+    Its own Database, disposed: a prefork child must not inherit the parent's connections."""
+    settings = Settings()
+    db = Database(settings)
+    try:
+        db.migrate()
+        calls_service.clean_store(db, AudioStore(settings.audio_dir, settings.tmp_dir))
+    finally:
+        db.engine.dispose()
+
+
 def analyze_call(self: Any, call_id: str) -> str:
     settings, db, store = _worker_ctx()
     wid = worker_name(f"celery-{self.request.id or ''}"[:60])
     with db.session() as s:
         if not service.claim(s, call_id, wid, settings.job_lease_s):
-            return "not claimable (done, deleted, scheduled later, or held by a live worker)"
+            wait = service.lease_left(s, call_id)
+            if wait is not None:  # held: by a live worker, or by a dead one until its lease runs out
+                raise self.retry(countdown=wait + 1.0)
+            return "not claimable (done, deleted, or scheduled later)"
     outcome = service.process(settings, db, store, call_id, wid, _analyzer(settings).analyze)
     if outcome.state == "retry":
         raise self.retry(countdown=outcome.retry_in_s)

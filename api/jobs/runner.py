@@ -29,6 +29,9 @@ class _Base:
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.threads: list[threading.Thread] = []
+        # False in API-only mode (QA_START_WORKERS=false, no broker): the calls wait in the database for
+        # workers in another process, and this one has no queue or model of its own to report.
+        self.started = False
 
     def _spawn(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -60,6 +63,7 @@ class LocalRunner(_Base):
     def start(self) -> None:
         # One model and one batch scheduler for all QA_WORKERS threads: the windows of
         # the calls they analyse at once share batches.
+        self.started = True
         self.model = SharedAnalyzer(self.settings)
         if self.metrics is not None:
             self.metrics.watch_batches(lambda: self.model.stats)
@@ -98,6 +102,7 @@ class CeleryRunner(_Base):
         from api.jobs.celery_app import make_celery
 
         self.celery = make_celery(self.settings)
+        self.started = True
         self._spawn(self._housekeeping, "qa-housekeeping")
 
     def enqueue(self, call_id: str) -> None:
@@ -111,7 +116,7 @@ class CeleryRunner(_Base):
     def _extra_housekeeping(self) -> None:
         # Jobs never sent (broker down, API killed) or whose worker died: send them again.
         with self.db.session() as s:
-            ids = service.runnable_ids(s, max(600.0, self.settings.job_lease_s * 4))
+            ids = service.runnable_ids(s, max(600.0, self.settings.job_lease_s * 4), self.settings.job_lease_s)
         for cid in ids:
             self.enqueue(cid)
 

@@ -21,7 +21,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.calls.models import Call, Result, encode_tags
+from api.calls.models import TRANSCRIPT_FORMAT, Call, Result, encode_tags
 from api.config import Settings
 from api.database.core import Database, utcnow
 from api.jobs.models import Job
@@ -29,7 +29,9 @@ from api.privacy import service as privacy
 from api.rubrics import service as rubrics
 from api.storage import AudioStore
 from api.webhooks import service as webhooks
-from qa_engine import AnalysisOptions, AudioError, CallAnalysis, QAError, RubricError
+from qa_engine import AnalysisOptions, AudioError, CallAnalysis, QAError, RubricError, TranscriptError
+from qa_engine.pipeline import analyze_transcript
+from qa_engine.transcript import read_transcript
 
 log = logging.getLogger("api.jobs")
 
@@ -37,7 +39,7 @@ log = logging.getLogger("api.jobs")
 # anything else with the engine's signature.
 Analyze = Callable[[Path, AnalysisOptions], CallAnalysis]
 
-PERMANENT = (AudioError, RubricError)
+PERMANENT = (AudioError, RubricError, TranscriptError)
 
 
 @dataclass
@@ -82,16 +84,31 @@ def claim_next(session: Session, worker_id: str, lease_s: float) -> str | None:
     return None
 
 
-def runnable_ids(session: Session, stale_enqueue_s: float) -> list[str]:
-    """Jobs a broker should be (re)sent: never sent, sent long ago, or whose worker died."""
+def lease_left(session: Session, call_id: str) -> float | None:
+    """Seconds until the lease on a job being processed runs out; None when no lease holds it."""
+    lease_until = session.scalar(select(Job.lease_until).where(Job.call_id == call_id, Job.status == "processing"))
+    if lease_until is None:
+        return None
+    return max(0.0, (lease_until - utcnow()).total_seconds())
+
+
+def runnable_ids(session: Session, stale_enqueue_s: float, lease_s: float) -> list[str]:
+    """Jobs a broker should be (re)sent: never sent, sent long ago, or whose worker died.
+
+    A dead worker's job is sent again as soon as its lease has run out (once per lease, in case
+    that message is lost too): its first message may sit unacknowledged with the dead worker
+    until the broker's visibility timeout. A queued job waits `stale_enqueue_s`: it may only be
+    behind others in the queue.
+    """
     now = utcnow()
     old = now - timedelta(seconds=stale_enqueue_s)
+    lease_ago = now - timedelta(seconds=lease_s)
     return list(session.scalars(
         select(Job.call_id).where(
             Job.available_at <= now,
             or_(and_(Job.status == "queued", or_(Job.enqueued_at.is_(None), Job.enqueued_at < old)),
-                and_(Job.status == "processing", Job.lease_until < now, or_(Job.enqueued_at.is_(None),
-                                                                             Job.enqueued_at < old))),
+                and_(Job.status == "processing", Job.lease_until < now,
+                     or_(Job.enqueued_at.is_(None), Job.enqueued_at < Job.lease_until, Job.enqueued_at < lease_ago))),
         ).limit(100)
     ).all())
 
@@ -164,13 +181,19 @@ def process(settings: Settings, db: Database, store: AudioStore, call_id: str, w
         except Exception as exc:
             return _fail_or_retry(db, settings, call_id, worker_id, RubricError(str(exc)))
         path = store.path(call.audio_sha256)
+        is_transcript = call.audio_format == TRANSCRIPT_FORMAT
     t0 = time.perf_counter()
     try:
         with _Heartbeat(db, call_id, worker_id, settings.job_lease_s):
             if not path.exists():
-                raise AudioError("the stored recording is missing; submit the call again")
+                raise AudioError(f"the stored {'transcript' if is_transcript else 'recording'} is missing; "
+                                 "submit the call again")
             # Masked as stored (turns, events, scorecard), the bleeped recording written: api/privacy.
-            stored = privacy.for_storage(settings, store, call_id, path, analyze(path, opts))
+            if is_transcript:
+                transcript = read_transcript(path, settings.max_duration_s)
+                stored = privacy.for_storage(settings, store, call_id, None, analyze_transcript(transcript, opts))
+            else:
+                stored = privacy.for_storage(settings, store, call_id, path, analyze(path, opts))
     except Exception as exc:
         return _fail_or_retry(db, settings, call_id, worker_id, exc)
     elapsed = time.perf_counter() - t0

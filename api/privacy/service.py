@@ -92,16 +92,17 @@ class Stored:
     mask: PiiMask | None  # the clear original and the bleeped stretches (None: masking is off)
 
 
-def for_storage(settings: Settings, store: AudioStore, call_id: str, audio: Path,
+def for_storage(settings: Settings, store: AudioStore, call_id: str, audio: Path | None,
                 analysis: CallAnalysis) -> Stored:
-    """The analysis as the service stores it; writes the bleeped recording first (durably) where there is one."""
+    """The analysis as the service stores it; writes the bleeped recording first (durably) where there is one.
+    `audio` None: the call was submitted as a transcript, there is no recording to bleep."""
     if not settings.pii_masking:
         return Stored(analysis.to_dict(), None)
     clear = analysis.to_dict()
     numbers = mask_analysis(analysis)
     masked = analysis.to_dict()
-    spans = bleep_spans(numbers, settings.pii_bleep_pad_s, analysis.call.length_s)
-    if spans:
+    spans = bleep_spans(numbers, settings.pii_bleep_pad_s, analysis.call.length_s) if audio is not None else []
+    if spans and audio is not None:
         store.save_masked(call_id, bleeped_flac(audio, spans, settings.pii_bleep, settings.max_duration_s))
     original = {k: clear[k] for k in ("turns", "events", "scorecard")} if numbers else None
     return Stored(masked, PiiMask(call_id=call_id, numbers=[n.to_dict() for n in numbers],
@@ -203,17 +204,24 @@ def clear_turns(session: Session, res: Result) -> list[Any]:
     return mask.clear["turns"] if mask is not None and mask.clear else res.turns
 
 
+def masked_rescore(session: Session, settings: Settings, res: Result, events: list[dict[str, Any]],
+                   scorecard: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A re-score's events and scorecard masked as the call's are (a proposed version shown beside the official
+    one); nothing is stored."""
+    if session.get(PiiMask, res.call_id) is None and not settings.pii_masking:
+        return events, scorecard
+    language = res.call_info.get("language") or "zh"
+    quotes = quotes_of([turn_from_dict(t) for t in clear_turns(session, res)], language)
+    return mask_event_dicts(events, quotes), mask_scorecard_dict(scorecard, quotes)
+
+
 def store_rescored(session: Session, settings: Settings, res: Result, events: list[dict[str, Any]],
                    scorecard: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A re-score's events and scorecard as they are stored: masked, the clear ones kept beside."""
     mask = session.get(PiiMask, res.call_id)
-    if mask is None and not settings.pii_masking:
-        return events, scorecard
-    language = res.call_info.get("language") or "zh"
-    quotes = quotes_of([turn_from_dict(t) for t in clear_turns(session, res)], language)
     if mask is not None and mask.clear:
         mask.clear = {**mask.clear, "events": events, "scorecard": scorecard}
-    return mask_event_dicts(events, quotes), mask_scorecard_dict(scorecard, quotes)
+    return masked_rescore(session, settings, res, events, scorecard)
 
 
 def forget(session: Session, call_id: str) -> None:

@@ -62,6 +62,11 @@ class ReportScheduler:
         self._t = threading.Thread(target=self._loop, name="daily-report", daemon=True)
 
     def start(self) -> None:
+        if self.settings.report_webhook_url:  # say it at start, not first at tomorrow's delivery
+            try:
+                webhooks.check_url(self.settings.report_webhook_url, self.settings.webhook_allow)
+            except webhooks.UnsafeTarget as exc:
+                log.error("QA_REPORT_WEBHOOK_URL: %s; the daily report is written but its delivery will fail", exc)
         self._t.start()
 
     def stop(self) -> None:

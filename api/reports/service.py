@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import statistics
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,11 @@ from api.problems import Problem
 from api.review.models import Review
 from api.review.service import effective_result
 from qa_engine.types import UNSCORED_STATUSES
+
+# A client's text (agent and team ids) goes into the CSV and XLSX: control characters are left out (an XLSX cell
+# cannot hold them) and text a spreadsheet would run as a formula gets a leading apostrophe (OWASP, CSV injection).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS = ["group", "name", "calls_analysed", "reviewed", "confirmed", "avg_score", "median_score", "pass_rate",
            "fatal", "violations"]
@@ -102,19 +108,22 @@ def daily(session: Session, day: date, agent_id: str | None = None, period: str 
     worst = sorted((r for r in rows if r["score"] is not None), key=lambda r: r["score"])[:10]
     return {"day": day.isoformat(), "period": period, "time_zone": tz, "from": first.isoformat(),
             "to": last.isoformat(), "total": _stats(rows), "previous": {"from": pfirst.isoformat(), **_stats(prev)},
-            "groups": groups, "item_names": item_names, "calibration": calibration(session, start, end, agent_id),
+            "groups": groups, "item_names": {k: v[0] for k, v in item_names.items()},
+            "item_names_en": {k: v[1] for k, v in item_names.items()},
+            "calibration": calibration(session, start, end, agent_id),
             "worst_calls": [{"id": r["id"], "agent": r["agent"], "team": r["team"], "score": r["score"]}
                             for r in worst]}
 
 
-def _item_names(session: Session, start: datetime, end: datetime) -> dict[str, str]:
-    """Scorecard item id -> its name in the rubric (as the scorecards of the period have it), for display."""
+def _item_names(session: Session, start: datetime, end: datetime) -> dict[str, tuple[str, str]]:
+    """Scorecard item id -> its (name, English name) in the rubric (as the scorecards of the period have them)."""
     q = (select(Result.scorecard).join(Call, Result.call_id == Call.id)
          .where(Call.status == "done", Call.call_date >= start, Call.call_date < end))
-    names: dict[str, str] = {}
+    names: dict[str, tuple[str, str]] = {}
     for (card,) in session.execute(q).all():
         for it in (card or {}).get("items", []):
-            names.setdefault(it["id"], it.get("name") or it["id"])
+            name = it.get("name") or it["id"]
+            names.setdefault(it["id"], (name, it.get("name_en") or name))
     return names
 
 
@@ -132,9 +141,10 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
 
 
 def calibration(session: Session, start: datetime, end: datetime, agent_id: str | None = None) -> list[dict[str, Any]]:
-    """Per rubric item over finalised reviews of calls dated [start, end): machine status against the
-    inspector's (an item the inspector left alone counts as confirmed): percent agreement, Cohen's kappa,
-    overrides, example calls."""
+    """Per rubric item over finalised reviews of calls dated [start, end): machine status (pass, fail or
+    needs_review) against the inspector's (an item the inspector left alone counts as confirmed): percent
+    agreement, Cohen's kappa, overrides, example calls. An inspector deciding a needs_review item (pass or fail)
+    is an override: the machine did not give that verdict."""
     q = (select(Result.scorecard, Review.items, Call.id).join(Call, Call.id == Result.call_id)
          .join(Review, Review.call_id == Call.id)
          .where(Review.finalized.is_(True), Call.call_date >= start, Call.call_date < end))
@@ -145,9 +155,9 @@ def calibration(session: Session, start: datetime, end: datetime, agent_id: str 
         for it in card.get("items", []):
             if it.get("status") in UNSCORED_STATUSES:
                 continue
-            machine = "pass" if it["status"] == "pass" else "fail"
+            machine = it["status"]
             o = (over or {}).get(it["id"])
-            human = machine if o is None else ("pass" if o["status"] == "pass" else "fail")
+            human = machine if o is None else o["status"]
             d = per.setdefault(it["id"], {"item": it["id"], "name": it.get("name", ""), "pairs": [], "examples": []})
             d["pairs"].append((machine, human))
             if machine != human and len(d["examples"]) < 5:
@@ -168,13 +178,26 @@ def _flat(g: dict[str, Any]) -> list[Any]:
             g["avg_score"], g["median_score"], g["pass_rate"], g["fatal"], "; ".join(f"{k}={n}" for k, n in v.items())]
 
 
+def spreadsheet_cell(value: Any) -> Any:
+    """`value` as a spreadsheet cell shows it and runs nothing: text without control characters, and quoted
+    where it starts like a formula (a lone '-', the report's "no agent", stays as it is)."""
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL.sub("", value)
+    return "'" + text if len(text) > 1 and text.startswith(_FORMULA_START) else text
+
+
+def _row(values: list[Any]) -> list[Any]:
+    return [spreadsheet_cell(v) for v in values]
+
+
 def to_csv(report: dict[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(COLUMNS)
     for g in report["groups"]:
-        w.writerow(_flat(g))
-    w.writerow(_flat({"group": "all", "name": "all", **report["total"]}))
+        w.writerow(_row(_flat(g)))
+    w.writerow(_row(_flat({"group": "all", "name": "all", **report["total"]})))
     return buf.getvalue()
 
 
@@ -187,16 +210,17 @@ def to_xlsx(report: dict[str, Any]) -> bytes:
     ws.title = f"daily {report['day']}"
     ws.append(COLUMNS)
     for g in report["groups"]:
-        ws.append(_flat(g))
-    ws.append(_flat({"group": "all", "name": "all", **report["total"]}))
+        ws.append(_row(_flat(g)))
+    ws.append(_row(_flat({"group": "all", "name": "all", **report["total"]})))
     worst = wb.create_sheet("worst calls")
     worst.append(["call", "agent", "team", "score"])
     for c in report["worst_calls"]:
-        worst.append([c["id"], c["agent"], c["team"], c["score"]])
+        worst.append(_row([c["id"], c["agent"], c["team"], c["score"]]))
     cal = wb.create_sheet("calibration")
     cal.append(["item", "reviewed", "agreement", "kappa", "overridden", "example calls"])
     for c in report.get("calibration", []):
-        cal.append([c["item"], c["reviewed"], c["agreement"], c["kappa"], c["overridden"], " ".join(c["examples"])])
+        cal.append(_row([c["item"], c["reviewed"], c["agreement"], c["kappa"], c["overridden"],
+                         " ".join(c["examples"])]))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

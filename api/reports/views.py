@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CtxDep, SessionDep, require
 from api.reports import service
-from api.ui.pages import WhoDep, page
+from api.ui.i18n import namer
+from api.ui.pages import WhoDep, lang_of, page
 
 router = APIRouter(tags=["web UI"], include_in_schema=False)
 api_router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -36,7 +37,8 @@ def daily_page(request: Request, ctx: CtxDep, session: SessionDep, who: WhoDep,
                            tz=ctx.settings.report_tz)
     if format != "html":
         return report_response(report, format)
-    return page(request, "report.html", who, r=report)
+    names = {k: (v, report["item_names_en"].get(k, v)) for k, v in report["item_names"].items()}
+    return page(request, "report.html", who, r=report, item_name=namer(lang_of(request), names))
 
 
 @api_router.get("/daily", summary="Daily scorecard report per agent and team (json, csv or xlsx)")

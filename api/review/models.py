@@ -53,3 +53,20 @@ class Appeal(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Rescore(Base):
+    """A call scored again under another rubric version, kept beside the official result until an inspector adopts
+    it (migration 0005_pages). Its scorecard is stored masked, like the call's."""
+
+    __tablename__ = "rescores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(32), ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    rubric: Mapped[str] = mapped_column(String(200))  # id@version
+    scorecard: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed, adopted, superseded
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -13,10 +13,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.auth.models import User
+from api.calls import service as calls
 from api.calls.models import Call, Result, decode_tags, has_tag
+from api.config import Settings
 from api.database.core import utc_bounds, utcnow
+from api.privacy import service as privacy
 from api.problems import Problem
-from api.review.models import Appeal, AuditEntry, Review
+from api.review.models import Appeal, AuditEntry, Rescore, Review
 from qa_engine.types import UNSCORED_STATUSES
 
 ITEM_STATUSES = ("pass", "fail", "needs_review", "manual", "not_applicable")
@@ -29,13 +32,14 @@ def call_for(session: Session, user: User, call_id: str) -> Call:
     if call is None:
         raise Problem(404, f"no call with id {call_id!r}", code="call_not_found")
     if user.role == "agent" and call.agent_id != user.agent_id:
-        raise Problem(403, "an agent can open only their own calls", code="forbidden")
+        raise Problem(403, "an agent can open only their own calls", code="forbidden", reason="own_calls_only")
     return call
 
 
 def require_role(user: User, *roles: str) -> None:
     if user.role not in roles:
-        raise Problem(403, f"this needs the role {' or '.join(roles)}; you are {user.role}", code="forbidden")
+        raise Problem(403, f"this needs the role {' or '.join(roles)}; you are {user.role}", code="forbidden",
+                      role=user.role)
 
 
 # ---- the queue -----------------------------------------------------------------------------------------------
@@ -180,7 +184,8 @@ def set_item(session: Session, user: User, call: Call, item_id: str, status: str
         raise Problem(422, f"status must be one of {', '.join(ITEM_STATUSES)}", code="invalid_status")
     mx = float(item.get("max") or 0.0)
     if score is not None and not 0 <= score <= mx:
-        raise Problem(422, f"the score must be between 0 and {mx:g}", code="invalid_score")
+        raise Problem(422, f"the score must be between 0 and {mx:g}", code="invalid_score", item=item_id,
+                      max=f"{mx:g}")
     if status not in UNSCORED_STATUSES and score is None:
         score = mx if status == "pass" else 0.0
     review = session.get(Review, call.id) or Review(call_id=call.id, items={}, finalized=False)
@@ -199,9 +204,22 @@ def set_item(session: Session, user: User, call: Call, item_id: str, status: str
     return review
 
 
+def unscored_manual_items(card: dict[str, Any], review: Review | None) -> list[dict[str, Any]]:
+    """Items only a person can score (status manual) that no inspector has scored yet."""
+    return [i for i in effective_items(card, review) if i["status"] == "manual"]
+
+
 def finalize(session: Session, user: User, call: Call) -> Review:
+    """The review is final: refused (409) while an item only a person can score is unscored, since the final
+    score would leave its points out without anyone having judged it."""
     res = result_of(session, call)
-    review = session.get(Review, call.id) or Review(call_id=call.id, items={}, finalized=False)
+    review = session.get(Review, call.id)
+    missing = unscored_manual_items(res.scorecard, review)
+    if missing:
+        names = ", ".join(f"{i['id']} ({i.get('name_en') or i.get('name') or i['id']})" for i in missing)
+        raise Problem(409, f"score the manual items before finalising: {names}", code="manual_unscored",
+                      items=[i["id"] for i in missing])
+    review = review or Review(call_id=call.id, items={}, finalized=False)
     session.add(review)
     if review.score is None:
         review.score, review.passed, review.fatal = reviewed_total(res.scorecard, effective_items(res.scorecard,
@@ -212,6 +230,117 @@ def finalize(session: Session, user: User, call: Call) -> Review:
           {"finalized": True, "total": review.score})
     session.commit()
     return review
+
+
+# ---- rescores: versions the inspector adopts -----------------------------------------------------------------
+
+def rescore(session: Session, settings: Settings, username: str, call: Call, ref: str) -> Rescore:
+    """Score the call again under the rubric `ref` names and keep it as a proposed version beside the official
+    result (which it does not touch); audited. A rubric in another language is refused (calls.score_under)."""
+    rescored = calls.score_under(session, settings, call, ref)
+    _, card = privacy.masked_rescore(session, settings, result_of(session, call), rescored.events,
+                                     rescored.scorecard)
+    version = Rescore(call_id=call.id, rubric=rescored.rubric, scorecard=card, status="proposed",
+                      created_by=username, created_at=utcnow())
+    session.add(version)
+    audit(session, call.id, username, "rescore", None, {"rubric": official_rubric(call), "total": call.score},
+          {"rubric": rescored.rubric, "total": card.get("total")})
+    session.commit()
+    return version
+
+
+def official_rubric(call: Call) -> str:
+    """id@version of the rubric the call's official scorecard was scored with."""
+    return f"{call.rubric_id}@{call.rubric_version}" if call.rubric_id else (call.rubric or "")
+
+
+def rescores(session: Session, call: Call) -> list[Rescore]:
+    """The call's rescore versions, newest first."""
+    return list(session.scalars(select(Rescore).where(Rescore.call_id == call.id)
+                                .order_by(Rescore.id.desc())).all())
+
+
+def rescore_of(session: Session, call: Call, rescore_id: int) -> Rescore:
+    version = session.get(Rescore, rescore_id)
+    if version is None or version.call_id != call.id:
+        raise Problem(404, f"the call has no rescore {rescore_id}", code="rescore_not_found")
+    return version
+
+
+def adopt(session: Session, settings: Settings, username: str, call: Call, version: Rescore) -> Rescore:
+    """The proposed version becomes the official result: scored again under its rubric (the same stored turns, so
+    the same scorecard, with the clear original kept beside it), the other proposals superseded, an inspector's
+    overrides re-applied to the new items, audited with the totals before and after."""
+    if version.status != "proposed":
+        raise Problem(409, f"rescore {version.id} is {version.status} already", code="rescore_adopted",
+                      rescore_status=version.status)
+    before = {"rubric": official_rubric(call), "total": call.score}
+    card = calls.make_official(session, settings, call, calls.score_under(session, settings, call, version.rubric))
+    now = utcnow()
+    for other in rescores(session, call):
+        if other.id != version.id and other.status == "proposed":
+            other.status = "superseded"
+    version.status, version.decided_by, version.decided_at = "adopted", username, now
+    review = session.get(Review, call.id)
+    if review is not None and review.score is not None:
+        review.score, review.passed, review.fatal = reviewed_total(card, effective_items(card, review))
+    audit(session, call.id, username, "adopt_rescore", None, before,
+          {"rubric": version.rubric, "total": card.get("total")})
+    session.commit()
+    return version
+
+
+def item_names(*cards: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Item id -> (name, English name) as the scorecards have them (the first that names an item wins)."""
+    names: dict[str, tuple[str, str]] = {}
+    for card in cards:
+        for it in card.get("items", []):
+            names.setdefault(it["id"], (it.get("name") or "", it.get("name_en") or it.get("name") or ""))
+    return names
+
+
+def side_by_side(official: dict[str, Any], versions: list[Rescore]) -> list[dict[str, Any]]:
+    """For each proposed version: its items beside the official ones (the union of both rubrics' items)."""
+    out = []
+    for v in versions:
+        if v.status != "proposed":
+            continue
+        mine = {i["id"]: i for i in official.get("items", [])}
+        theirs = {i["id"]: i for i in v.scorecard.get("items", [])}
+        ids = list(mine) + [i for i in theirs if i not in mine]
+        out.append({"version": v, "total": v.scorecard.get("total"), "passed": v.scorecard.get("passed"),
+                    "rows": [{"id": i, "official": mine.get(i), "proposed": theirs.get(i),
+                              "changed": (mine.get(i) or {}).get("status") != (theirs.get(i) or {}).get("status")
+                              or (mine.get(i) or {}).get("score") != (theirs.get(i) or {}).get("score")}
+                             for i in ids]})
+    return out
+
+
+def emotion_track(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The customer's emotion over the call (`call.semantic.emotion`) placed on the call's timeline: each point
+    with its left edge and width in percent of the call's length. None where the call has no semantic stage."""
+    call = result.get("call") or {}
+    emotion = (call.get("semantic") or {}).get("emotion")
+    if not emotion:
+        return None
+    track = emotion.get("track") or []
+    turns_end = max((float(t.get("end") or 0.0) for t in result.get("turns") or []), default=0.0)
+    length = max(float(call.get("length_s") or 0.0), turns_end, max((p["end"] for p in track), default=0.0), 0.001)
+    points = [{**p, "x": round(100.0 * p["start"] / length, 3),
+               "w": round(max(0.4, 100.0 * (p["end"] - p["start"]) / length), 3)} for p in track]
+    return {"start": emotion.get("start") or "neutral", "end": emotion.get("end") or "neutral", "track": points,
+            "length": length, "labels": sorted({p["label"] for p in track})}
+
+
+def rescore_out(version: Rescore, call: Call) -> dict[str, Any]:
+    card = version.scorecard
+    return {"id": version.id, "call_id": call.id, "rubric": version.rubric, "status": version.status,
+            "score": card.get("total"), "passed": card.get("passed"), "fatal": card.get("fatal"),
+            "official_rubric": official_rubric(call), "official_score": call.score, "scorecard": card,
+            "created_by": version.created_by, "created_at": version.created_at.isoformat(),
+            "decided_by": version.decided_by,
+            "decided_at": version.decided_at.isoformat() if version.decided_at else None,
+            "adopt": f"/v1/calls/{call.id}/rescores/{version.id}/adopt" if version.status == "proposed" else None}
 
 
 def file_appeal(session: Session, user: User, call: Call, item_id: str, reason: str) -> Appeal:

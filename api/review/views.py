@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi import Path as FPath
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
+from api.auth.models import ApiKey
 from api.calls import service as calls
-from api.deps import CtxDep, SessionDep
+from api.calls.schemas import RescoreIn
+from api.deps import CtxDep, SessionDep, require
 from api.privacy import service as privacy
-from api.problems import Problem
+from api.problems import Problem, responses
 from api.reports.service import parse_day
 from api.review import service as svc
 from api.review.models import Appeal, Review
+from api.rubrics import service as rubric_service
 from api.storage import MEDIA_TYPES
-from api.ui.pages import REVIEWERS, WhoDep, check_csrf, page
+from api.ui.i18n import namer
+from api.ui.pages import REVIEWERS, WhoDep, check_csrf, lang_of, page
 
 router = APIRouter(tags=["web UI"], include_in_schema=False)
+api_router = APIRouter(prefix="/v1/calls", tags=["calls"])
+Reviewer = Annotated[ApiKey, Depends(require("inspector", "supervisor", "admin"))]
+CallId = Annotated[str, FPath(max_length=64, description="the id returned by POST /v1/calls")]
+RescoreId = Annotated[int, FPath(ge=1, le=2**31 - 1)]
 
 
 # ---- queue -------------------------------------------------------------------------------------------------
@@ -53,13 +61,22 @@ def call_page(request: Request, ctx: CtxDep, session: SessionDep, who: WhoDep, c
     review = session.get(Review, call.id)
     items = svc.effective_items(res["scorecard"], review)
     audit_rows, appeals = svc.history(session, call)
-    agent_speaker = "agent"
+    versions = svc.rescores(session, call)
+    can_review = who.user.role in REVIEWERS
+    language = (res.get("call") or {}).get("language")
     return page(request, "call.html", who, call=call, res=res, items=items, review=review,
                 final=svc.final_score(call, review), audit=audit_rows, appeals=appeals,
-                agent_speaker=agent_speaker, can_review=who.user.role in REVIEWERS,
+                agent_speaker="agent", can_review=can_review,
                 can_decide=who.user.role in ("supervisor", "admin"), is_agent=who.user.role == "agent",
                 events=[e for e in res["events"] or [] if e.get("start") is not None], clear=clear,
-                can_clear=who.user.role in privacy.CLEAR_ROLES)
+                can_clear=who.user.role in privacy.CLEAR_ROLES,
+                n=namer(lang_of(request), svc.item_names(res["scorecard"], *(v.scorecard for v in versions))),
+                unscored=[i["id"] for i in svc.unscored_manual_items(res["scorecard"], review)],
+                versions=versions, compare=svc.side_by_side(res["scorecard"], versions),
+                official_rubric=svc.official_rubric(call),
+                emotion=svc.emotion_track(res),
+                rubrics=[r for r in rubric_service.list_all(session) if r["language"] == language or not language]
+                if can_review else [])
 
 
 @router.get("/ui/calls/{call_id}/audio")
@@ -103,6 +120,26 @@ def finalize(session: SessionDep, who: WhoDep, call_id: str, csrf: Annotated[str
     return RedirectResponse(f"/ui/calls/{call.id}", status_code=303)
 
 
+@router.post("/ui/calls/{call_id}/rescore")
+def rescore(ctx: CtxDep, session: SessionDep, who: WhoDep, call_id: str,
+            rubric: Annotated[str, Form(min_length=1, max_length=200)], csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(who, csrf)
+    svc.require_role(who.user, *REVIEWERS)
+    call = svc.call_for(session, who.user, call_id)
+    svc.rescore(session, ctx.settings, who.user.username, call, rubric)
+    return RedirectResponse(f"/ui/calls/{call.id}#rescores", status_code=303)
+
+
+@router.post("/ui/calls/{call_id}/rescores/{rescore_id}/adopt")
+def adopt(ctx: CtxDep, session: SessionDep, who: WhoDep, call_id: str, rescore_id: RescoreId,
+          csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(who, csrf)
+    svc.require_role(who.user, *REVIEWERS)
+    call = svc.call_for(session, who.user, call_id)
+    svc.adopt(session, ctx.settings, who.user.username, call, svc.rescore_of(session, call, rescore_id))
+    return RedirectResponse(f"/ui/calls/{call.id}#rescores", status_code=303)
+
+
 @router.post("/ui/calls/{call_id}/appeals")
 def appeal(session: SessionDep, who: WhoDep, call_id: str, item_id: Annotated[str, Form(max_length=100)],
            reason: Annotated[str, Form(max_length=4000)], csrf: Annotated[str, Form()] = "") -> Response:
@@ -128,3 +165,36 @@ def decide(session: SessionDep, who: WhoDep, appeal_id: Annotated[int, FPath(ge=
 @router.get("/ui/appeals", response_class=HTMLResponse)
 def appeals_page(request: Request, session: SessionDep, who: WhoDep) -> HTMLResponse:
     return page(request, "appeals.html", who, rows=svc.appeals(session, who.user))
+
+
+# ---- rescores: API ------------------------------------------------------------------------------------------
+
+@api_router.post("/{call_id}/rescore", status_code=201, response_model=dict[str, Any],
+                 responses=responses(401, 403, 404, 409, 422),
+                 summary="Score the stored transcript under another rubric version, kept as a version to adopt")
+def rescore_api(ctx: CtxDep, session: SessionDep, key: Reviewer, call_id: CallId, body: RescoreIn) -> dict[str, Any]:
+    """No re-transcription: the stored turns and metrics are scored again. The result is kept as a *proposed*
+    version beside the official one, which it does not change; `POST .../rescores/{id}/adopt` makes it official.
+    422 `rubric_language` for a rubric in another language than the call's."""
+    call = calls.get_for(session, key, call_id)
+    version = svc.rescore(session, ctx.settings, privacy.Actor.of_key(key).name, call, body.rubric)
+    return svc.rescore_out(version, call)
+
+
+@api_router.get("/{call_id}/rescores", response_model=list[dict[str, Any]], responses=responses(401, 403, 404),
+                summary="The call's rescore versions, newest first")
+def rescores_api(session: SessionDep, key: Reviewer, call_id: CallId) -> list[dict[str, Any]]:
+    call = calls.get_for(session, key, call_id)
+    return [svc.rescore_out(v, call) for v in svc.rescores(session, call)]
+
+
+@api_router.post("/{call_id}/rescores/{rescore_id}/adopt", response_model=dict[str, Any],
+                 responses=responses(401, 403, 404, 409, 422), summary="Make a rescore version the official result")
+def adopt_api(ctx: CtxDep, session: SessionDep, key: Reviewer, call_id: CallId,
+              rescore_id: RescoreId) -> dict[str, Any]:
+    """The version's scorecard becomes the call's (score, flags, failed items, rubric); audited. 409 when it
+    was adopted or superseded already."""
+    call = calls.get_for(session, key, call_id)
+    version = svc.adopt(session, ctx.settings, privacy.Actor.of_key(key).name, call,
+                        svc.rescore_of(session, call, rescore_id))
+    return svc.rescore_out(version, call)

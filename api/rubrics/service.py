@@ -5,6 +5,7 @@ A reference is `id` (the newest version: uploaded, else bundled) or `id@version`
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from api.problems import Problem
 from api.rubrics.models import RubricVersion
 from qa_engine import RubricError
 from qa_engine.scoring.rubric import Rubric, list_rubrics, load, parse
+
+log = logging.getLogger("api.rubrics")
 
 
 @dataclass
@@ -38,13 +41,19 @@ def _bundled_doc(path: Path) -> dict[str, Any]:
 
 
 def _materialise(rubric_dir: Path, row: RubricVersion) -> Path:
-    path = rubric_dir / f"{row.rubric_id}@{row.version}.yaml"
+    # Named by the row: a version stored before versions were checked may hold '/' or '..'.
+    path = rubric_dir / f"uploaded-{row.id}.yaml"
     if not path.exists():
         rubric_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(row.document, allow_unicode=True, sort_keys=False), encoding="utf-8")
         tmp.replace(path)
     return path
+
+
+def _parse_row(row: RubricVersion) -> Rubric:
+    """An uploaded version as the engine reads it; RubricError for one stored before the checks it now fails."""
+    return parse(row.document, f"{row.rubric_id}@{row.version}")
 
 
 def resolve(session: Session, rubric_dir: Path, ref: str) -> Resolved:
@@ -55,8 +64,12 @@ def resolve(session: Session, rubric_dir: Path, ref: str) -> Resolved:
         q = q.where(RubricVersion.version == version)
     row = session.scalars(q.order_by(RubricVersion.id.desc()).limit(1)).first()
     if row is not None:
-        path = _materialise(rubric_dir, row)
-        return Resolved(parse(row.document, f"{rid}@{row.version}"), path, "uploaded", row.document)
+        try:
+            rubric = _parse_row(row)
+        except RubricError as exc:
+            raise Problem(422, f"the stored rubric {exc}; upload it again under a valid version and use that",
+                          code="bad_rubric") from exc
+        return Resolved(rubric, _materialise(rubric_dir, row), "uploaded", row.document)
     bundled = _bundled()
     # The bundled file is named by its id (zh_callcenter.yaml).
     if rid in bundled:
@@ -86,7 +99,10 @@ def list_all(session: Session) -> list[dict[str, Any]]:
         except RubricError:
             continue
     for row in session.scalars(select(RubricVersion).order_by(RubricVersion.rubric_id, RubricVersion.id)):
-        out.append(summary(parse(row.document, row.rubric_id), "uploaded"))
+        try:
+            out.append(summary(_parse_row(row), "uploaded"))
+        except RubricError as exc:  # stored before the checks it now fails: left out, not a failed listing
+            log.warning("rubric version row %s left out of the list: %s", row.id, exc)
     return out
 
 

@@ -15,7 +15,7 @@ from api.auth import service as auth
 from api.auth.models import UiSession, User
 from api.deps import SessionDep
 from api.problems import Problem
-from api.ui.i18n import LANGS, translator
+from api.ui.i18n import LANGS, namer, translator
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -56,5 +56,5 @@ def safe_next(nxt: str | None) -> str:
 
 def page(request: Request, name: str, who: Who | None, **ctx: Any) -> HTMLResponse:
     lang = lang_of(request)
-    return templates.TemplateResponse(request, name, {"t": translator(lang), "lang": lang, "who": who,
-                                                      "csrf": who.sess.csrf if who else "", **ctx})
+    return templates.TemplateResponse(request, name, {"t": translator(lang), "n": namer(lang), "lang": lang,
+                                                      "who": who, "csrf": who.sess.csrf if who else "", **ctx})

@@ -97,8 +97,9 @@ class Flag(BaseModel):
 
 class Rubric(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
-    version: str
+    id: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$", max_length=100)
+    # A version names files and URLs (id@version): letters, digits and . _ + - only.
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$", max_length=100)
     language: Literal["zh", "en"]
     name: str
     name_en: str

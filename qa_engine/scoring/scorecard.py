@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qa_engine.scoring.detectors import REGISTRY, CallContext, Finding
 from qa_engine.scoring.rubric import Item, Rubric, Thresholds
-from qa_engine.types import UNSCORED_STATUSES, Event, ItemStatus, Scorecard, ScoreItem
+from qa_engine.types import ATTRIBUTION_SURE, UNSCORED_STATUSES, Event, ItemStatus, Scorecard, ScoreItem, Turn
 
 # Events that make a call worth a person's attention, most urgent first.
 _FLAG_ORDER = ["escalation", "fatal", "needs_review", "pii"]
@@ -53,6 +53,16 @@ def score_item(item: Item, finding: Finding, review_below: float) -> ScoreItem:
     return base
 
 
+def _unsure_speaker(item: ScoreItem, turns: list[Turn]) -> str | None:
+    """Why the party behind an item's evidence is uncertain, or None when every evidence turn is sure."""
+    for ev in item.evidence:
+        for t in turns:
+            if (t.attribution < ATTRIBUTION_SURE and t.start < ev.end + 0.05 and ev.start < t.end + 0.05
+                    and (ev.speaker is None or ev.speaker == t.speaker)):
+                return f"the {t.speaker}'s turn at {t.start:.1f} s is {t.attribution:.0%} sure"
+    return None
+
+
 def _unscored(item: Item, status: ItemStatus, detail: str) -> ScoreItem:
     return ScoreItem(id=item.id, name=item.name, name_en=item.name_en, category=item.category, score=None,
                      max=item.points, status=status, fatal=item.fatal, detail=detail)
@@ -61,6 +71,7 @@ def _unscored(item: Item, status: ItemStatus, detail: str) -> ScoreItem:
 def build_scorecard(rubric: Rubric, ctx: CallContext) -> tuple[Scorecard, list[Event]]:
     events: list[Event] = []
     items: list[ScoreItem] = []
+    unsure_party: set[str] = set()  # failed on words whose party is uncertain: reviewed, never fatal alone
     for item in rubric.items:
         if item.manual:
             items.append(_unscored(item, "manual", "scored by the inspector"))
@@ -72,6 +83,12 @@ def build_scorecard(rubric: Rubric, ctx: CallContext) -> tuple[Scorecard, list[E
         finding = REGISTRY[item.detector].run(ctx, rubric.compiled[item.id])
         events.extend(finding.events)
         items.append(score_item(item, finding, rubric.review_below_confidence))
+        if items[-1].status == "fail" or (items[-1].status == "needs_review" and item.fatal):
+            unsure = _unsure_speaker(items[-1], ctx.turns)
+            if unsure is not None:
+                items[-1].status = "needs_review"
+                items[-1].detail = f"who said it is uncertain (mono call, {unsure}): {items[-1].detail}"
+                unsure_party.add(item.id)
     flags: list[str] = []
     for flag in sorted(rubric.flags, key=lambda f: -f.priority):
         if REGISTRY[flag.detector].needs_audio and not ctx.audio:
@@ -80,11 +97,15 @@ def build_scorecard(rubric: Rubric, ctx: CallContext) -> tuple[Scorecard, list[E
         events.extend(finding.events)
         if finding.events:
             flags.append(flag.id)
-    # A fatal finding the ASR is unsure of still fails the call until an inspector overrides it.
-    fatal = any(i.fatal and i.status in ("fail", "needs_review") for i in items)
+    # A fatal finding the ASR is unsure of still fails the call until an inspector overrides it;
+    # one on words that may be the customer's (a mono mix separated with doubt) does not.
+    fatal = any(i.fatal and i.status in ("fail", "needs_review") and i.id not in unsure_party for i in items)
     if fatal:
         flags.append("fatal")
-    if any(i.status == "needs_review" for i in items):
+    if ctx.attribution_review:
+        events.append(Event(type="speaker_attribution", start=0.0, end=ctx.length_s, speaker=None,
+                            detail=ctx.attribution_review))
+    if any(i.status == "needs_review" for i in items) or ctx.attribution_review:
         flags.append("needs_review")
     flags.sort(key=lambda f: _FLAG_ORDER.index(f) if f in _FLAG_ORDER else len(_FLAG_ORDER))
     machine_max = sum(i.max for i in items if i.status not in UNSCORED_STATUSES)

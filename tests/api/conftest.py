@@ -110,6 +110,28 @@ class Server:
         return httpx.Client(base_url=self.base, headers=headers, timeout=60)
 
 
+def db_rows(srv: Server, sql: str, call_id: str) -> list[tuple[Any, ...]]:
+    """Rows of a query on the server's database (`:id` is the call id): what the API does not show."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(srv.database_url or f"sqlite:///{srv.data_dir / 'qa.sqlite3'}")
+    try:
+        with eng.connect() as c:
+            return [tuple(r) for r in c.execute(text(sql), {"id": call_id})]
+    finally:
+        eng.dispose()
+
+
+def wait_for(check: Any, timeout: float, what: str) -> float:
+    """Poll `check()` until true; returns the time (time.time()) it first was."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return time.time()
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
 def submit(c: httpx.Client, name: str = "en_rude_agent.wav", metadata: dict[str, Any] | None = None,
            content: bytes | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
     import json
@@ -145,7 +167,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("qa"), backend)
+    # The tests' webhook receivers listen on 127.0.0.1, an internal address: allowed here as an operator would.
+    srv = Server(tmp_path_factory.mktemp("qa"), backend, QA_WEBHOOK_ALLOW="127.0.0.1/32")
     srv.start()
     yield srv
     srv.stop()

@@ -98,7 +98,8 @@ def test_bad_inputs_refused_and_nothing_stored(server: Server, keys: dict[str, s
         assert is_problem(submit(c, metadata={"rubric": "no_such_rubric"}), 422)["code"] == "unknown_rubric"
         big = (FIXTURES / "zh_forbidden_refund.wav").read_bytes()  # 0.66 MB, over the 0.6 MB test limit
         assert is_problem(submit(c, "big.wav", content=big), 413)["code"] == "too_large"
-        is_problem(c.post("/v1/calls", data={"metadata": "{}"}), 422)  # no audio part
+        assert is_problem(c.post("/v1/calls", data={"metadata": "{}"}), 415)["code"] == "unsupported_media_type"
+        is_problem(c.post("/v1/calls", files={"metadata": (None, "{}")}), 422)  # multipart, no audio part
         assert c.get("/v1/calls").json()["items"] == before
         assert stored_files(server) == files_before
 
@@ -194,9 +195,15 @@ def test_submit_analyse_and_read(server: Server, keys: dict[str, str]) -> None:
     is_problem(admin.post("/v1/rubrics", json=new), 409)
     is_problem(client.post(f"/v1/calls/{a}/rescore", json={"rubric": "en_callcenter@test-2"}), 403)
     re = inspector.post(f"/v1/calls/{a}/rescore", json={"rubric": "en_callcenter@test-2"})
-    assert re.status_code == 200, re.text
-    assert re.json()["version"] == "test-2" and re.json()["pass_score"] == 1
+    assert re.status_code == 201, re.text
+    version = re.json()
+    assert version["status"] == "proposed" and version["scorecard"]["version"] == "test-2"
+    assert version["scorecard"]["pass_score"] == 1
+    assert client.get(f"/v1/calls/{a}").json()["rubric_version"] != "test-2"  # official only once adopted
+    adopted = inspector.post(version["adopt"])
+    assert adopted.status_code == 200 and adopted.json()["status"] == "adopted", adopted.text
     assert client.get(f"/v1/calls/{a}").json()["rubric_version"] == "test-2"
+    is_problem(inspector.post(version["adopt"]), 409)
     assert client.get(f"/v1/calls/{b}").status_code == 404
     assert client2.get(f"/v1/calls/{b}/scorecard").json()["version"] == yaml.safe_load(
         (ROOT / "rubrics" / "zh_callcenter.yaml").read_text(encoding="utf-8"))["version"]
@@ -217,7 +224,8 @@ def test_submit_analyse_and_read(server: Server, keys: dict[str, str]) -> None:
     m = httpx.get(server.base + "/metrics").text
     assert 'qa_jobs{state="done"}' in m and "qa_queue_depth" in m and "qa_analysis_seconds_count" in m
     assert "qa_realtime_factor_bucket" in m
-    assert httpx.get(server.base + "/readyz").json()["checks"] == {"database": "ok", "queue": "ok", "model": "ok"}
+    assert httpx.get(server.base + "/readyz").json()["checks"] == {"database": "ok", "storage": "ok", "queue": "ok",
+                                                                  "model": "ok"}
 
     # delete: others cannot, the owner can; the recording goes when no call shares it
     is_problem(client2.delete(f"/v1/calls/{a}"), 404)

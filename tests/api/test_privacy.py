@@ -163,8 +163,9 @@ def test_rescore_keeps_the_flag_and_the_masking(deployment: dict[str, Any]) -> N
     cid = deployment["call"]
     with deployment["server"].client(deployment["keys"]["inspector"]) as c:
         r = c.post(f"/v1/calls/{cid}/rescore", json={"rubric": "zh_callcenter"})
-    assert r.status_code == 200, r.text
-    assert "pii" in r.json()["flags"], "re-scored from the clear turns: the numbers are still found"
+        assert r.status_code == 201, r.text
+        assert "pii" in r.json()["scorecard"]["flags"], "re-scored from the clear turns: the numbers are still found"
+        assert c.post(r.json()["adopt"]).status_code == 200
     events = _get(deployment, "inspector", f"/v1/calls/{cid}/events").json()["events"]
     pii = [e for e in events if e["type"] == "pii"]
     assert len(pii) == 3 and all(re.fullmatch(r"[*]+\d{0,4}", e["text"]) for e in pii)

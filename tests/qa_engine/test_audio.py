@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qa_engine.audio import decode
+from qa_engine.audio import decode, probe
 from qa_engine.errors import AudioError
 from qa_engine.metrics.loudness import dbfs
 
@@ -68,6 +68,30 @@ def test_every_recorder_format_decodes_with_duration_and_channels(tmp_path, sour
     # The agent (left) speaks, the customer (right) is silent: the sides are not swapped or mixed.
     speech = slice(int(1.2 * 16000), int(5.8 * 16000))
     assert dbfs(audio.channels[0][speech]) > dbfs(audio.channels[1][speech]) + 15
+
+
+@pytest.mark.parametrize(("name", "codec", "rate", "codec_seen"), FORMATS, ids=[f[0] for f in FORMATS])
+def test_the_probe_reads_every_recorder_format_from_its_header(tmp_path, source, name, codec, rate, codec_seen):
+    data, sr = source
+    path = _encode(tmp_path / name, data, sr, codec, rate)
+    info = probe(path)
+    assert (info.sample_rate, info.channels) == (rate, 2) and codec_seen in info.codec
+    assert info.duration_s == pytest.approx(SOURCE_S, abs=0.1)
+    assert info.duration_s == pytest.approx(decode(path).duration, abs=0.05)
+
+
+def test_the_probe_refuses_by_the_header_without_decoding(tmp_path, source):
+    data, sr = source
+    path = _encode(tmp_path / "call.wav", data, sr, "pcm_s16le", 8000)
+    with pytest.raises(AudioError, match="over the limit of 0 min"):
+        probe(path, max_duration_s=5.0)
+    raw = path.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(AudioError, match="truncated"):
+        probe(tmp_path / "cut.wav")
+    sf.write(tmp_path / "short.wav", data.T[:800], 8000, subtype="PCM_16")  # 0.1 s
+    with pytest.raises(AudioError, match=r"only 0\.10 s long"):
+        probe(tmp_path / "short.wav")
 
 
 def test_mono_file_decodes_to_one_channel(tmp_path, source):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,106 @@ def test_mono_call_speech_time_goes_to_the_right_party(analysed, labels):
         right += times[lt["speaker"]]
         wrong += times[other]
     assert right / (right + wrong) >= 0.8
+
+
+def _forbidden_call(make_context, attribution: float, review: str = ""):
+    """An inbound call where an 'agent' turn says 我不知道: the agent's, or the customer's put in an agent turn."""
+    ctx = make_context("zh", [
+        {"speaker": "agent", "text": "您好，很高兴为您服务，请问有什么可以帮您？"},
+        {"speaker": "customer", "text": "我想修改一下我的收货地址。"},
+        {"speaker": "agent", "text": "我不知道", "attribution": attribution},
+        {"speaker": "agent", "text": "好的，我帮您修改一下，请您提供新的地址。"},
+        {"speaker": "customer", "text": "好的，谢谢。"},
+        {"speaker": "agent", "text": "感谢您的来电，祝您生活愉快，再见。"},
+    ])
+    ctx.attribution_review = review
+    return ctx
+
+
+def test_words_of_an_uncertain_party_go_to_review_and_never_fail_the_call_fatally(make_context):
+    from qa_engine.scoring.rubric import load
+    from qa_engine.scoring.scorecard import build_scorecard
+
+    rubric = load("zh_callcenter")
+    sure, _ = build_scorecard(rubric, _forbidden_call(make_context, attribution=1.0))
+    forbidden = next(i for i in sure.items if i.id == "forbidden_phrases")
+    assert forbidden.status == "fail" and sure.fatal  # the agent's own brush-off is fatal
+
+    unsure, events = build_scorecard(rubric, _forbidden_call(
+        make_context, attribution=0.2, review="the two voices are too alike: check who said what"))
+    forbidden = next(i for i in unsure.items if i.id == "forbidden_phrases")
+    assert forbidden.status == "needs_review"
+    assert "who said it is uncertain" in forbidden.detail
+    assert not unsure.fatal and "fatal" not in unsure.flags
+    assert "needs_review" in unsure.flags
+    assert any(e.type == "speaker_attribution" and "too alike" in (e.detail or "") for e in events)
+
+
+REAL_CALL = Path(__file__).parents[1] / "fixtures" / "real" / "call"
+
+
+def _rttm(path: Path) -> list[tuple[float, float, str]]:
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    return [(float(r[3]), float(r[3]) + float(r[4]), r[7]) for r in rows]
+
+
+def test_two_real_voices_in_one_stretch_are_told_apart_by_voiceprint():
+    """pyannote's two-speaker sample: speech with no pause long enough between the voices (10.6-21.5 s)
+    used to end in one 19-second turn; by voiceprint each voice keeps its own stretches."""
+    from qa_engine.audio import decode
+    from qa_engine.speakers import separate
+    from qa_engine.vad import VadSettings, speech_regions
+
+    mono = decode(REAL_CALL / "pyannote_sample_2spk.wav").channels[0]
+    separation = separate(mono, speech_regions(mono, VadSettings(min_silence_ms=250)))
+    truth = _rttm(REAL_CALL / "pyannote_sample_2spk.rttm")
+    agree = total = 0.0
+    for seg in separation.segments:
+        for start, end, spk in truth:
+            ov = overlap_s(seg.start, seg.end, start, end)
+            total += ov
+            agree += ov * ((seg.label == 0) == (spk == "speaker90"))
+    assert max(agree, total - agree) / total >= 0.8
+
+    def label_over(start: float, end: float) -> int:
+        time = {0: 0.0, 1: 0.0}
+        for seg in separation.segments:
+            time[seg.label] += overlap_s(seg.start, seg.end, start, end)
+        return max(time, key=time.__getitem__)
+
+    # One speaker 10.6-14.5 s, the other 14.5-17.9 s, the first again 18.1-21.5 s.
+    assert label_over(10.6, 14.4) != label_over(14.6, 17.9) == label_over(21.8, 28.5)
+    assert label_over(10.6, 14.4) == label_over(18.6, 21.4)
+
+
+def test_a_down_mixed_stereo_call_gives_the_right_party_its_words(asr_model, tmp_path, labels):
+    """A stereo call summed to mono, as an older recorder writes it: the channels give the truth."""
+    import soundfile as sf
+
+    from qa_engine.audio import decode
+    from qa_engine.pipeline import analyze
+    from qa_engine.types import SAMPLE_RATE
+    from tests.conftest import call_file
+
+    call_id = "zh_interrupting_agent"
+    mono = tmp_path / "mixed.wav"
+    sf.write(mono, decode(call_file(call_id)).channels.mean(axis=0), SAMPLE_RATE, subtype="PCM_16")
+    result = analyze(mono)
+    assert result.call.channels == 1 and result.call.agent_found_by.startswith("separation")
+    truth = labels(call_id)["turns"]
+    right = n = 0
+    said_by = {"agent": [0, 0], "customer": [0, 0]}  # the truth's party -> [labelled agent, all]
+    for turn in result.turns:
+        for w in turn.words:
+            mid = (w.start + w.end) / 2
+            who = {t["speaker"] for t in truth if t["start"] <= mid <= t["end"]} or {
+                min(truth, key=lambda t: min(abs(t["start"] - mid), abs(t["end"] - mid)))["speaker"]}
+            n += 1
+            right += turn.speaker in who
+            for party in who:
+                said_by[party][0] += turn.speaker == "agent"
+                said_by[party][1] += 1
+    assert right / n >= 0.95, f"{right}/{n} words to the right party"
+    # The agent is identified: the agent's words are labelled agent, the customer's customer.
+    assert said_by["agent"][0] > said_by["agent"][1] / 2 > 0
+    assert said_by["customer"][0] < said_by["customer"][1] / 2

@@ -57,6 +57,8 @@ def test_inspector_review_of_a_transcript_scorecard(stored):
         assert review.score == pytest.approx(card["total"])
         review = set_item(s, inspector, call, "speech_rate", "pass", 10.0, "listened: clear enough")
         assert review.score == pytest.approx(card["total"] + 10.0)
+        for item in ("business_knowledge", "problem_solved"):  # manual items: scored before finalising
+            set_item(s, inspector, call, item, "pass", None, "")
         finalize(s, inspector, call)
         rows = calibration(s, datetime(2026, 11, 20), datetime(2026, 11, 21))
     by_item = {r["item"]: r for r in rows}

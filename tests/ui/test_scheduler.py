@@ -34,7 +34,8 @@ def test_daily_report_after_local_midnight(tmp_path: Path) -> None:
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         settings = Settings(data_dir=tmp_path, report_tz="Asia/Shanghai", report_webhook_secret="s3cret",
-                            report_webhook_url=f"http://127.0.0.1:{srv.server_port}/")
+                            report_webhook_url=f"http://127.0.0.1:{srv.server_port}/",
+                            webhook_allow="127.0.0.1/32")  # the receiver is on loopback
         db = Database(settings)
         db.migrate()
         # 2026-11-20 16:30 UTC is 00:30 on the 21st in Shanghai: the 20th's report is due.

@@ -122,13 +122,22 @@ def test_inspector_reviews_the_worst_call(ui_server: dict[str, Any], browser: An
     assert text_num(page, "#final-score") == pytest.approx(want, abs=0.05)
     audit = page.locator("#audit tbody tr")
     assert audit.count() == 1
-    row = audit.first.inner_text()
-    assert "insp" in row and "override" in row and item["id"] in row
+    row = audit.first
+    assert "insp" in row.inner_text() and row.get_attribute("data-action") == "override"
+    assert row.locator(f"td[data-id={item['id']}]").inner_text() == item["name"]
     # A form post without the session's CSRF token is refused and changes nothing.
     assert page.request.post(f"{srv.base}/ui/calls/{worst}/finalize", form={"csrf": "forged"}).status == 403
+    # The items only a person can score are scored before the review is final.
+    manual = [i for i in card["items"] if i["status"] == "manual"]
+    for it in manual:
+        form = page.locator(f"#item-{it['id']} form.override")
+        form.locator("select[name=status]").select_option("pass")
+        form.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        overrides[it["id"]] = ("pass", float(it["max"]))
     page.click("#finalize")
     page.wait_for_selector("#finalized")
-    assert page.locator("#audit tbody tr").count() == 2
+    assert page.locator("#audit tbody tr").count() == 2 + len(manual)
     page.screenshot(path=str(shots / "call.png"), full_page=True)
     state.update(item=item, overrides=overrides)
     page.context.close()
@@ -172,8 +181,9 @@ def test_agent_appeals_and_supervisor_accepts(ui_server: dict[str, Any], browser
     want = expected_total(card, overrides)
     assert text_num(page, "#final-score") == pytest.approx(want, abs=0.05)
     assert want >= before
-    audit = page.locator("#audit tbody tr").first.inner_text()
-    assert "boss" in audit and "appeal_accepted" in audit and item["id"] in audit
+    audit = page.locator("#audit tbody tr").first
+    assert "boss" in audit.inner_text() and audit.get_attribute("data-action") == "appeal_accepted"
+    assert audit.locator(f"td[data-id={item['id']}]").count() == 1
     state["overrides"] = overrides
     page.context.close()
 

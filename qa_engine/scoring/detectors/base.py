@@ -34,6 +34,7 @@ class CallContext:
     length_s: float
     audio: bool = True  # False: the call came as a transcript; nothing was measured on sound
     semantic: SemanticInfo | None = None  # None: the semantic stage did not run (utterances carry no labels)
+    attribution_review: str = ""  # mono mix: why who said what is uncertain ("" when sure)
 
     def of(self, speaker: Speaker) -> list[Turn]:
         return [t for t in self.turns if t.speaker == speaker]
