@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,17 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 CALLS = FIXTURES / "calls"
 REAL = FIXTURES / "real"
+
+
+# Chinese digit characters as the ASR may write a number read out (一三八 for 138: on some CPUs the
+# int8 kernels tip it to numerals, on others to Arabic digits).
+_ZH_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
+
+
+def as_digits(text: str) -> str:
+    """`text` with spoken Chinese digits as 0-9 and the separators between digits (or masks) taken out,
+    so that 一三八,一二三四五六七八 reads 13812345678 and ***,****五六七八 reads *******5678."""
+    return re.sub(r"(?<=[\d*])[\s,，、\-]+(?=[\d*])", "", text.translate(_ZH_DIGITS))
 
 
 def call_file(call_id: str) -> Path:

@@ -23,7 +23,7 @@ from qa_engine.audio import decode
 from qa_engine.types import SAMPLE_RATE
 from tests.api.conftest import ROOT, Server, submit, wait_done
 from tests.api.test_api import is_problem
-from tests.conftest import CALLS
+from tests.conftest import CALLS, as_digits
 
 ZH_CALL = CALLS / "zh_pii_numbers.ulaw.wav"
 EN_CALL = CALLS / "en_pii_numbers.ulaw.wav"
@@ -38,7 +38,7 @@ def _submit(c: httpx.Client, path: Path, external_id: str, language: str) -> str
 
 def _flat(obj: Any) -> str:
     """The JSON with separators between digits taken out, so 138-1234-5678 reads 13812345678."""
-    return re.sub(r"(?<=\d)[\s,，、\-]+(?=\d)", "", json.dumps(obj, ensure_ascii=False))
+    return as_digits(json.dumps(obj, ensure_ascii=False))
 
 
 def _clear_numbers(transcript: dict[str, Any], events: list[dict[str, Any]]) -> list[str]:
