@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,13 @@ def make_labelled_context(semantic_model) -> Callable[..., Any]:
         return ctx
 
     return build
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection attempt fails: a model that loads under it loads offline."""
+    def refuse(*_args, **_kwargs):
+        raise OSError("network use in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

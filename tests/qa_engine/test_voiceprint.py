@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,6 @@ REAL_EN = Path(__file__).parents[1] / "fixtures" / "real" / "en"
 def fresh_cache(monkeypatch):
     monkeypatch.setattr(voiceprint, "_loaded", {})
 
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*_args, **_kwargs):
-        raise OSError("network use in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def _clip(name: str) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ def fresh_cache(monkeypatch):
     """Each test loads for itself: the process-wide cache starts empty and is put back after."""
     monkeypatch.setattr(models, "_loaded", {})
 
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*_args, **_kwargs):
-        raise OSError("network use in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def _manifest_copy(tmp_path: Path, monkeypatch, edit) -> None:
