@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.auth.models import ApiKey
 from api.auth.service import KeyRefused, authenticate
@@ -49,21 +50,25 @@ def get_session(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Sessio
 _bearer = HTTPBearer(auto_error=False, description="an API key from `qa-engine keys create --role ROLE`")
 
 
-def get_principal(
-    session: Annotated[Session, Depends(get_session)],
+async def get_principal(
+    ctx: Annotated[AppContext, Depends(get_ctx)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
+    """The caller's key, checked in its own short session: one thread-pool hop, and no DB connection
+    held while a route reads an upload. The key comes back detached, its columns loaded."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise Problem(401, "send an API key as 'Authorization: Bearer KEY' (create one with "
                       "`qa-engine keys create --role client`)", code="unauthenticated", headers=challenge)
     try:
-        key = authenticate(session, creds.credentials)
+        return await run_in_threadpool(_authenticate, ctx.db, creds.credentials)
     except KeyRefused as exc:
         raise Problem(401, str(exc), code="unauthenticated", reason=exc.reason, headers=challenge) from None
-    finally:
-        session.commit()  # end the read: no DB connection held while a route reads an upload
-    return key
+
+
+def _authenticate(db: Database, plain: str) -> ApiKey:
+    with db.session() as session:
+        return authenticate(session, plain)
 
 
 def require(*roles: str) -> Callable[..., Awaitable[ApiKey]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -154,11 +154,18 @@ def submit(session: Session, settings: Settings, store: AudioStore, writer: Call
     return call, False
 
 
+def _count_in_statement(insert: Any) -> Any:
+    return (insert(StoredAudio).values(sha256=bindparam("sha"), refs=1, created_at=bindparam("now"))
+            .on_conflict_do_update(index_elements=["sha256"], set_={"refs": StoredAudio.refs + 1}))
+
+
+# Built once: a statement made anew for every upload cost more CPU (its cache key) than running it.
+_COUNT_IN = {"postgresql": _count_in_statement(pg_insert), "sqlite": _count_in_statement(sqlite_insert)}
+
+
 def _count_in(session: Session, sha: str) -> None:
     """One more holder of the recording `sha`, in the session's transaction (waits while a delete holds it)."""
-    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(StoredAudio).values(sha256=sha, refs=1, created_at=utcnow())
-                    .on_conflict_do_update(index_elements=["sha256"], set_={"refs": StoredAudio.refs + 1}))
+    session.execute(_COUNT_IN[session.get_bind().dialect.name], {"sha": sha, "now": utcnow()})
 
 
 def keep_audio(session: Session, store: AudioStore, writer: CallWriter, tmp: Path, sha: str) -> Path:

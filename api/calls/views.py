@@ -72,11 +72,18 @@ def _store(ctx: AppContext, session: Session, key: ApiKey, received: upload.Rece
     return call, dup
 
 
+def _store_one(ctx: AppContext, key: ApiKey, received: upload.ReceivedFile, metadata: str | None,
+               idempotency_key: str | None) -> tuple[Call, bool]:
+    # Its own session, opened in this thread: no thread-pool hops to open and close a request-wide one.
+    with ctx.db.session() as session:
+        return _store(ctx, session, key, received, metadata, idempotency_key)
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CallAccepted,
              responses=responses(400, 401, 403, 413, 415, 422), summary="Submit a recorded call for analysis",
              openapi_extra=_upload_body(UPLOAD_FIELDS, METADATA_DOC))
 async def submit_call(
-    request: Request, ctx: CtxDep, session: SessionDep, key: Submitter,
+    request: Request, ctx: CtxDep, key: Submitter,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> CallAccepted:
     """Multipart: the recording as `audio`, or a transcript (JSON) as `transcript`, and `metadata`.
@@ -89,7 +96,7 @@ async def submit_call(
                                   total_limit=_total_limit(ctx), max_files=1, expect=EXPECT)
     if not form.files:
         raise Problem(422, f"no recording or transcript in the request: send {EXPECT}", code="invalid_request")
-    call, dup = await run_in_threadpool(_store, ctx, session, key, form.files[0], form.fields.get("metadata"),
+    call, dup = await run_in_threadpool(_store_one, ctx, key, form.files[0], form.fields.get("metadata"),
                                         idempotency_key)
     return CallAccepted(id=call.id, status=call.status, duplicate=dup)
 
