@@ -323,17 +323,18 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     duration = np.array([s.end - s.start for s in segments])
     # How often the voice clusters agree with the stretches whose words are clear (|log-odds| >= 1): measured
     # before enrolment, as the enrolled voices are made from those same stretches. One vote per stretch (its
-    # pieces are one voice, not independent witnesses), and the voice is trusted only as far as the votes show
-    # it beyond chance: the lower end of the agreement's one-sided 95 % interval (Wilson), so a handful of
-    # agreeing stretches by luck gives a voice that is one voice twice no weight.
+    # pieces are one voice, not independent witnesses), counted for each party apart: a voice separates the
+    # parties only if it sorts both (one voice twice agrees with every agent stretch and every customer one
+    # alike). The voice is trusted only as far as the votes show it beyond chance: the lower end of the
+    # weaker party's one-sided 95 % interval (Wilson), so a few stretches agreeing by luck give it no weight.
     votes: dict[int, list[float]] = {}
     for i, g in enumerate(group):
         if abs(words[g]) >= 1.0 and sure_voice[i] > 0:
             votes.setdefault(g, []).append(float((words[g] > 0) == (voice_says[i] > 0)))
-    agreeing = sum(float(np.mean(v)) for v in votes.values())
-    agree = (agreeing + 1) / (len(votes) + 2)
-    voice_weight = max(0.0, float(np.log(max(0.5, agreement_floor(agreeing, len(votes))) /
-                                         (1 - min(0.99, agreement_floor(agreeing, len(votes)))))))
+    agreeing = {side: [float(np.mean(v)) for g, v in votes.items() if (words[g] > 0) == side] for side in (True, False)}
+    agree = (sum(map(sum, agreeing.values())) + 1) / (len(votes) + 2)
+    floor = min(agreement_floor(sum(v), len(v)) for v in agreeing.values())
+    voice_weight = max(0.0, float(np.log(max(0.5, floor) / (1 - min(0.99, floor)))))
     # With stretches on both sides whose words are clear, each party's voice is enrolled from them, and
     # every piece goes to the nearer enrolled voice: supervised by the words, steadier than the clusters.
     emb = separation.embeddings
