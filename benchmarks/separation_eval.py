@@ -15,8 +15,12 @@ Truth comes from labels.json (callsynth), an RTTM file, or the channels of a ste
 (`--stereo-truth`: the recording is down-mixed, and each channel's speech is its party's).
 Stereo recordings given with their labels are down-mixed first: a mono mix whose truth is known.
 
+`--cache DIR` keeps each recording's recognised words (and its language) in DIR and replays them on
+the next run: the ASR does not depend on how the speech is split (a mono mix is decoded in its VAD
+stretches), so the attribution can be re-measured on the same words without decoding again.
+
 Usage:
-  separation_eval.py [--words] [--md OUT.md] AUDIO TRUTH [AUDIO TRUTH ...]
+  separation_eval.py [--words] [--cache DIR] [--md OUT.md] AUDIO TRUTH [AUDIO TRUTH ...]
   TRUTH: labels.json | .rttm | stereo:LEFT_PARTY  (e.g. stereo:agent for agent on the left)
 """
 
@@ -34,7 +38,7 @@ import soundfile as sf
 
 from qa_engine.audio import decode
 from qa_engine.speakers import separate
-from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE
+from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, CallAnalysis, Word
 from qa_engine.vad import VadSettings, speech_regions
 
 Truth = list[tuple[float, float, str]]
@@ -105,12 +109,35 @@ def truth_at(truth: Truth, t: float) -> set[str]:
     return {min(truth, key=lambda x: min(abs(x[0] - t), abs(x[1] - t)))[2]}
 
 
-def word_attribution(mono_path: Path, truth: Truth, res: Result) -> None:
-    from qa_engine.pipeline import analyze
+def analyse(mono_path: Path, cache: Path | None, key: str) -> tuple[CallAnalysis, bool]:
+    """The whole analysis of the mix; with a cache, its recognised words are kept and replayed (True: replayed)."""
+    from qa_engine.asr.batching import transcribe_chunks
+    from qa_engine.asr.transcribe import load_model
+    from qa_engine.pipeline import AnalysisOptions, finish, front_end, prepare, ready
 
+    opts = AnalysisOptions()
+    kept = cache / f"{key}.words.json" if cache else None
+    if kept is not None and kept.is_file():
+        saved = json.loads(kept.read_text(encoding="utf-8"))
+        words = [Word(w["text"], w["start"], w["end"], w["probability"], "agent") for w in saved["words"]]
+        call = ready(front_end(mono_path, opts), saved["language"], "detected", saved["model"])
+        return finish(call, words), True
+    model, resolved = load_model(opts.asr)
+    call = prepare(mono_path, opts, model, resolved.name)
+    signals, chunks = call.asr_input()
+    words = transcribe_chunks(model, signals, chunks, call.language, call.asr)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps({"language": call.language, "model": resolved.name, "words": [
+            {"text": w.text, "start": w.start, "end": w.end, "probability": w.probability} for w in words]},
+            ensure_ascii=False), encoding="utf-8")
+    return finish(call, words), False
+
+
+def word_attribution(mono_path: Path, truth: Truth, res: Result, cache: Path | None = None, key: str = "") -> None:
     t0 = time.perf_counter()
-    analysis = analyze(mono_path)
-    res.analyze_s = time.perf_counter() - t0
+    analysis, replayed = analyse(mono_path, cache, key or mono_path.stem)
+    res.analyze_s = None if replayed else time.perf_counter() - t0
     right = n = sure = sure_right = 0
     said = {"agent": [0, 0], "customer": [0, 0]}  # truth party -> [labelled agent, all]
     for turn in analysis.turns:
@@ -134,6 +161,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--words", action="store_true", help="also run the whole analysis (ASR) and judge each word")
     ap.add_argument("--md", type=Path, help="write the table as Markdown here too")
+    ap.add_argument("--cache", type=Path, help="keep the recognised words here and replay them on the next run")
     ap.add_argument("pairs", nargs="+")
     args = ap.parse_args()
     if len(args.pairs) % 2:
@@ -148,7 +176,7 @@ def main() -> int:
             voice, sep_s = voice_accuracy(mono, truth)
             res = Result(audio.name, len(mono) / SAMPLE_RATE, voice, sep_s)
             if args.words and parties:
-                word_attribution(mono_path, truth, res)
+                word_attribution(mono_path, truth, res, args.cache, audio.name.split(".")[0])
             results.append(res)
             print(_row(res), flush=True)
     lines = _table(results)

@@ -174,3 +174,29 @@ def test_a_down_mixed_stereo_call_gives_the_right_party_its_words(asr_model, tmp
     # The agent is identified: the agent's words are labelled agent, the customer's customer.
     assert said_by["agent"][0] > said_by["agent"][1] / 2 > 0
     assert said_by["customer"][0] < said_by["customer"][1] / 2
+
+
+def test_turn_decode_lets_an_unclear_stretch_lean_on_its_neighbours_and_the_pause():
+    """Forward-backward over the parties: a stretch whose words say nothing takes the party the turn-taking
+    implies (after a long pause the other party, inside a stretch the same one)."""
+    from qa_engine.speakers import Segment, change_logodds, decode_turns
+
+    # agent (clear), a long pause, a stretch that says nothing, a long pause, agent (clear)
+    segments = [Segment(0.0, 2.0, 0), Segment(3.0, 4.0, 0), Segment(5.0, 7.0, 0)]
+    change = change_logodds(segments)
+    assert change[1] > 0 and change[2] > 0  # a pause of over a second hands over the floor
+    post = decode_turns(np.array([3.0, 0.0, 3.0]), change)
+    assert post[0] > 0.9 and post[2] > 0.9 and post[1] < 0.5
+    # the same unclear stretch cut from the agent's own speech without a pause stays the agent's
+    touching = [Segment(0.0, 2.0, 0), Segment(2.0, 3.0, 0), Segment(4.5, 6.0, 0)]
+    assert change_logodds(touching)[1] < -2
+    assert decode_turns(np.array([3.0, 0.0, -3.0]), change_logodds(touching))[1] > 0.8
+
+
+def test_voice_agreement_counts_only_beyond_chance():
+    from qa_engine.speakers import agreement_floor
+
+    assert agreement_floor(0, 0) == 0.5
+    assert agreement_floor(3, 3) < 0.7  # three agreeing stretches could be luck
+    assert agreement_floor(20, 20) > 0.85
+    assert agreement_floor(6, 10) < 0.5  # 60 % is no better than a coin over ten stretches
