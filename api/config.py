@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # shares ASR batches (QA_BATCH_SIZE), and one call's CPU stages run beside the others' ASR.
     workers: int = 4
     max_upload_mb: float = 200.0
+    # Uploads processed at a time by this process (api.main.UploadGate); the others wait their turn
+    # at no cost, and a sender waiting on its network never holds a turn.
+    uploads_at_once: int = Field(default=8, ge=1, le=1000)
     max_duration_s: float = 3 * 3600.0
     job_lease_s: float = 60.0  # a job whose worker stops renewing this long is picked up again
     job_max_attempts: int = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,6 +91,51 @@ class UploadLimit:
         await self.app(scope, tracking_receive, closing_send)
 
 
+class UploadGate:
+    """At most `at_once` uploads (multipart requests) are processed at a time; the others wait at the door.
+
+    A burst of uploads all became ready on the one event loop at once: each pass of the loop ran
+    every one of them (routing, the key check, parsing a piece of body), so a pass took hundreds of
+    milliseconds and every other request, /healthz included, waited for passes. Behind the gate a
+    waiting upload costs the loop nothing. The gate is let go while an upload waits for its next
+    bytes, so a slow sender never holds it: it bounds the work in hand, not the uploads open."""
+
+    def __init__(self, app: ASGIApp, at_once: int) -> None:
+        self.app, self.at_once = app, at_once
+        self._gate: asyncio.Semaphore | None = None  # made on first use, in the server's loop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_multipart(scope):
+            await self.app(scope, receive, send)
+            return
+        gate = self._gate = self._gate or asyncio.Semaphore(self.at_once)
+        await gate.acquire()
+        held = True
+
+        async def receive_ungated() -> Message:
+            nonlocal held
+            gate.release()
+            held = False
+            try:
+                return await receive()
+            finally:
+                await gate.acquire()
+                held = True
+
+        try:
+            await self.app(scope, receive_ungated, send)
+        finally:
+            if held:
+                gate.release()
+
+
+def _is_multipart(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value[:19].lower() == b"multipart/form-data"
+    return False
+
+
 # Swagger UI and ReDoc from an installed package (fastapi-offline ships their files), not a CDN:
 # the docs render on a machine that reaches nothing outside.
 DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
@@ -156,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InputGuard)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(LastResort)  # added last: the outermost, so it catches what the others raise
+    app.add_middleware(UploadGate, at_once=settings.uploads_at_once)  # outside it: a waiting upload costs nothing
     return app
 
 
