@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# A 14 s stereo call (0.45 MB) from the repository's test fixtures: the default recording of the scripts
+# that upload one call (an install without the repository passes its own with --recording).
+RECORDING = ROOT / "tests" / "api" / "fixtures" / "en_rude_agent.wav"
 
 
 @dataclass
@@ -110,19 +113,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None = None, limit_s: float = 60) -> None:
-    c = Client(url, timeout=1)
+def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None = None, limit_s: float = 60,
+                 path: str = "/healthz") -> None:
+    """Until `path` answers 200: /healthz (the process is up) or /readyz (it takes calls: database,
+    storage, queue and model ready)."""
+    c = Client(url, timeout=2)
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit_s:
         if proc is not None and proc.poll() is not None:
             raise SystemExit(f"the server exited with {proc.returncode}")
         try:
-            if c.get("/healthz").status == 200:
+            if c.get(path).status == 200:
                 return
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit("the server did not answer /healthz")
+    raise SystemExit(f"the server did not answer {path} within {limit_s:.0f} s")
 
 
 def create_key(env: dict[str, str], role: str = "admin") -> str:
@@ -130,13 +136,18 @@ def create_key(env: dict[str, str], role: str = "admin") -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def serve(env: dict[str, str], port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    """`qa-engine serve` on loopback in its own process, answering /healthz."""
+def serve(env: dict[str, str], port: int, log: Path, *extra: str, path: str = "/healthz",
+          limit_s: float = 60) -> subprocess.Popen[bytes]:
+    """`qa-engine serve` on loopback in its own process, answering `path` (see wait_healthy)."""
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--log-level", "warning",
                              *extra], cwd=ROOT, env={**os.environ, **env}, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, limit_s, path)
+    except SystemExit as exc:
+        proc.kill()
+        proc.wait()
+        raise SystemExit(f"{exc}; its log ({log}) ends:\n{log.read_text(errors='replace')[-2000:]}") from None
     except BaseException:
         proc.kill()
         raise

@@ -7,7 +7,8 @@ A try is *lost* when B was acknowledged (202) and its recording is not in the st
 Each try uses different bytes (one sample changed), so the tries are independent.
 
 Starts its own API-only server (no analysis: the race is in the upload path) on SQLite, or on
-QA_DATABASE_URL when set; --out appends a Markdown line to a results file.
+QA_DATABASE_URL when set; --out appends a Markdown line to a results file. Standard library only
+(benchmarks/loopback.py): it runs on a user's install, without the test extras.
 
     python benchmarks/race_delete_upload.py --n 150 --out benchmarks/durability_results.md
 """
@@ -19,7 +20,6 @@ import hashlib
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,10 +28,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ROOT = Path(__file__).resolve().parents[1]
-RECORDING = ROOT / "tests" / "api" / "fixtures" / "en_rude_agent.wav"
+from benchmarks.loopback import RECORDING, Client, Response, create_key, free_port, serve
 
 
 def variant(wav: bytes, i: int) -> bytes:
@@ -45,49 +44,36 @@ def stored_path(data_dir: Path, data: bytes) -> Path:
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "QA_DATA_DIR": str(data_dir), "QA_START_WORKERS": "false",
            "QA_DATABASE_URL": os.environ.get("QA_DATABASE_URL", "")}
-    key = subprocess.run([sys.executable, "-m", "api.cli", "keys", "create", "--role", "admin"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout.strip()
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                            cwd=ROOT, env=env, stdout=(data_dir / "server.log").open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url, key
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"server did not start: {(data_dir / 'server.log').read_text()[-2000:]}")
+    key = create_key(env)
+    port = free_port()
+    return serve(env, port, data_dir / "server.log"), f"http://127.0.0.1:{port}", key
 
 
-def upload(c: httpx.Client, data: bytes) -> httpx.Response:
-    return c.post("/v1/calls", files={"audio": ("race.wav", data, "audio/wav")}, data={"metadata": "{}"})
+def upload(c: Client, data: bytes, check: bool = False) -> Response:
+    r = c.post_call(data, filename="race.wav")
+    if check and r.status != 202:
+        raise SystemExit(f"upload answered {r.status}: {r.text[:500]}")
+    return r
 
 
-def race(c: httpx.Client, data_dir: Path, data: bytes, window_s: float) -> dict[str, object]:
+def race(c: Client, data_dir: Path, data: bytes, window_s: float) -> dict[str, object]:
     """One try; returns what happened to B."""
-    first = upload(c, data)
-    first.raise_for_status()
-    a_id = first.json()["id"]
+    a_id = upload(c, data, check=True).json()["id"]
     out: dict[str, object] = {}
 
     def delete_a() -> None:
         time.sleep(random.uniform(0, window_s))
-        out["delete"] = c.delete(f"/v1/calls/{a_id}").status_code
+        out["delete"] = c.delete(f"/v1/calls/{a_id}").status
 
     t = threading.Thread(target=delete_a)
     t.start()
     second = upload(c, data)
     t.join()
-    out["upload"] = second.status_code
-    out["lost"] = second.status_code == 202 and not stored_path(data_dir, data).exists()
-    if second.status_code == 202:  # leave the store as it was: the next try starts clean
+    out["upload"] = second.status
+    out["lost"] = second.status == 202 and not stored_path(data_dir, data).exists()
+    if second.status == 202:  # leave the store as it was: the next try starts clean
         c.delete(f"/v1/calls/{second.json()['id']}")
     return out
 
@@ -96,29 +82,30 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=150, help="tries (default 150)")
     ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--recording", type=Path, default=RECORDING, help="the call uploaded (default: %(default)s)")
     ap.add_argument("--out", type=Path, help="append the result as Markdown to this file")
     args = ap.parse_args()
     random.seed(args.seed)
-    wav = RECORDING.read_bytes()
+    wav = args.recording.read_bytes()
     data_dir = Path(tempfile.mkdtemp(prefix="qa-race-"))  # kept: holds server.log
     proc, url, key = start_server(data_dir)
     lost = other = 0
     codes: dict[str, int] = {}
     try:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-            took = []
-            for w in range(3):  # warm-up: the median upload time is the window the delete is sent in
-                t0 = time.perf_counter()
-                upload(c, variant(wav, (1 << 31) + w)).raise_for_status()
-                took.append(time.perf_counter() - t0)
-            window = sorted(took)[1]
-            for i in range(args.n):
-                r = race(c, data_dir, variant(wav, i), window)
-                lost += bool(r["lost"])
-                for k in ("upload", "delete"):
-                    code = f"{k} {r[k]}"
-                    codes[code] = codes.get(code, 0) + 1
-                    other += int(r[k]) >= 500  # type: ignore[call-overload]
+        c = Client(url, {"Authorization": f"Bearer {key}"}, timeout=60)
+        took = []
+        for w in range(3):  # warm-up: the median upload time is the window the delete is sent in
+            t0 = time.perf_counter()
+            upload(c, variant(wav, (1 << 31) + w), check=True)
+            took.append(time.perf_counter() - t0)
+        window = sorted(took)[1]
+        for i in range(args.n):
+            r = race(c, data_dir, variant(wav, i), window)
+            lost += bool(r["lost"])
+            for k in ("upload", "delete"):
+                code = f"{k} {r[k]}"
+                codes[code] = codes.get(code, 0) + 1
+                other += int(r[k]) >= 500  # type: ignore[call-overload]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
