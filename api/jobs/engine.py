@@ -8,6 +8,7 @@ The ASR options are built here, once, from the settings; gpu/worker.py builds th
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from pathlib import Path
@@ -61,6 +62,7 @@ class SharedAnalyzer:
                     raise
                 raise ModelError(f"cannot set up the ASR on {self.asr.device}: {type(exc).__name__}: {exc}") from exc
             self._analyzer, self.status = analyzer, "ok"
+            gc.freeze()  # the model's objects live as long as the process: see api.main's lifespan
 
     def preload(self) -> None:
         """At start, in the background: built now (QA_PRELOAD_MODEL), else only checked to be there.
