@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa_engine import speakers
 from qa_engine.speakers import channel_of, is_dual_mono
 from tests.conftest import overlap_s
 
@@ -200,3 +201,20 @@ def test_voice_agreement_counts_only_beyond_chance():
     assert agreement_floor(3, 3) < 0.7  # three agreeing stretches could be luck
     assert agreement_floor(20, 20) > 0.85
     assert agreement_floor(6, 10) < 0.5  # 60 % is no better than a coin over ten stretches
+
+
+def test_role_head_reads_recognised_lines_it_was_not_trained_on():
+    # Lines as Whisper writes them, in none of the training sets: the call's opening and a notice read as the
+    # agent's, a caller's problem and a short answer with a number as the customer's.
+    agent_lines = ["Hi, thanks for calling Acme Broadband, you're speaking with Dana. What can I do for you?",
+                   "Just to let you know, this call may be monitored.",
+                   "您好，这里是华远物流客服，请问有什么可以帮您？"]
+    customer_lines = ["Yeah, hi, my phone bill doubled this month and I don't get why.",
+                      "Uh, it's three eight oh five, I think.",
+                      "喂，我的包裹三天了还没到，怎么回事啊"]
+    agent = (speakers.role_logodds(agent_lines[:2], "en").tolist()
+             + speakers.role_logodds(agent_lines[2:], "zh").tolist())
+    customer = (speakers.role_logodds(customer_lines[:2], "en").tolist()
+                + speakers.role_logodds(customer_lines[2:], "zh").tolist())
+    assert all(x > 0 for x in agent), agent
+    assert all(x < 0 for x in customer), customer
