@@ -252,3 +252,44 @@ def test_a_bad_transcript_or_both_parts_are_refused_with_the_reason(server: Serv
     with server.client(keys["client"]) as c:  # the same transcript with the language in the metadata
         r = send_transcript(c, bare, {"language": "en"})
         assert r.status_code == 202, r.text
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """A server that processes one upload at a time (QA_UPLOADS_AT_ONCE=1), API only."""
+    srv = Server(tmp_path_factory.mktemp("qa-gate"), "", QA_UPLOADS_AT_ONCE="1", QA_START_WORKERS="false",
+                 QA_MAX_UPLOAD_MB="5")
+    srv.start()
+    yield srv, srv.cli("keys", "create", "--role", "client")
+    srv.stop()
+
+
+def test_a_sender_stalled_mid_upload_does_not_hold_up_the_others(gated: tuple[Server, str]) -> None:
+    """With one upload processed at a time, a sender that stops halfway (a slow link, or an attacker
+    holding the turn) must not stop the next upload: the turn is let go while an upload waits for bytes."""
+    import socket
+
+    server, key = gated
+    recording = (FIXTURES / "en_rude_agent.wav").read_bytes()
+    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{{"external_id": "slow"}}\r\n'
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="audio"; filename="slow.wav"\r\n'
+            "Content-Type: audio/wav\r\n\r\n").encode()
+    body = head + recording + f"\r\n--{BOUNDARY}--\r\n".encode()
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+    try:
+        slow.sendall((f"POST /v1/calls HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+                      f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n"
+                      "Connection: close\r\n\r\n").encode() + body[:len(body) // 2])
+        time.sleep(1.0)  # the server has read the first half and waits for the rest
+        with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+            others = [submit(c, metadata={"external_id": f"other-{i}"}) for i in range(3)]
+            assert [r.status_code for r in others] == [202] * 3, [r.text for r in others]
+            slow.sendall(body[len(body) // 2:])  # the stalled sender finishes: its upload is taken too
+            answer = b""
+            while chunk := slow.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 202"), answer[:300]
+            slow_id = json.loads(answer.split(b"\r\n\r\n", 1)[1])["id"]
+            assert c.get(f"/v1/calls/{slow_id}").json()["audio_size"] == len(recording)
+    finally:
+        slow.close()
