@@ -50,7 +50,7 @@ class Result:
     seconds: float
     voice: float
     sep_s: float
-    clusters: str = ""  # the smaller cluster's share of speech / within - between cosine; "two voices" when trusted
+    clusters: str = ""  # the smaller cluster's share of speech / ClusterShape.separation; "two voices" when trusted
     words: float | None = None
     n_words: int = 0
     agent_found: bool | None = None
@@ -100,7 +100,7 @@ def voice_accuracy(mono: np.ndarray, truth: Truth) -> tuple[float, float, str]:
             total += overlap
             agree += overlap * ((seg.label == 0) == (spk == first))
     shape = cluster_shape(separation)
-    clusters = f"{shape.minor_share:.2f} / {shape.within - shape.between:.2f}"
+    clusters = f"{shape.minor_share:.2f} / {shape.separation:.2f}"
     clusters += " two voices" if shape.two_voices else ""
     return (max(agree, total - agree) / total if total else 0.0), took, clusters
 
@@ -200,7 +200,7 @@ def _row(r: Result) -> str:
 
 
 def _table(results: list[Result]) -> list[str]:
-    lines = ["| recording | s | voice | clusters: minor share / cosine gap | words right | sure share / right | "
+    lines = ["| recording | s | voice | clusters: minor share / separation | words right | sure share / right | "
              "agent found | sent to review | separation s | analysis s |", "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_row(r) for r in results]
     judged = [r for r in results if r.words is not None]

@@ -291,12 +291,16 @@ def stretches(segments: list[Segment]) -> list[int]:
 
 
 # Two voice clusters are two people, not one voice cut in two, when (a) the smaller holds a real party's share of
-# the speech: in a two-party call each side speaks at least a fifth of the time (an outlier cluster of one voice
-# holds a few per cent), and (b) its pieces sound like each other far more than like the other cluster's: CAM++
-# scores a voice against itself near 0.8 and two people near 0.1, so clusters of two people are at least half that
-# distance (0.35) apart, and a voice cut in two is much less.
+# the speech: in a two-party call each side speaks at least a fifth of the time, where one voice's outlier cluster
+# holds a few per cent; (b) each cluster has pieces enough (three: 4.5 s, three pairs) for its voice to be measured;
+# and (c) the clusters' pieces sound less alike across than within: CAM++ scores two people near 0.1, and one
+# voice as high as the call's own pieces score within their clusters (about 0.6 for 1.5-s pieces, 0.8 for longer
+# speech), so the cross-cluster similarity must lie nearer the two-people level than the one-voice level (at least
+# half the way down), where a voice cut in two stays near the top.
 MIN_PARTY_SHARE = 0.2
-MIN_CLUSTER_GAP = 0.35
+MIN_CLUSTER_PIECES = 3
+TWO_PEOPLE_COSINE = 0.1
+MIN_CLUSTER_SEPARATION = 0.5
 # With two well-formed clusters a piece is believed at 19 to 1 for its cluster's party when it is clearly nearer its
 # own voice (VOICE_SURE): the 1 in 20 of the turn-taking prior, so one piece alone does not split a stretch but
 # two do.
@@ -310,10 +314,17 @@ class ClusterShape:
     minor_share: float  # the smaller cluster's share of the speech
     within: float  # mean cosine between pieces of one cluster (duration-weighted pairs)
     between: float  # mean cosine between pieces of different clusters
+    minor_pieces: int = 0  # pieces in the smaller cluster
+
+    @property
+    def separation(self) -> float:
+        """How far down from the one-voice level (within) to the two-people level the cross similarity lies."""
+        return (self.within - self.between) / max(self.within - TWO_PEOPLE_COSINE, 1e-9)
 
     @property
     def two_voices(self) -> bool:
-        return self.minor_share >= MIN_PARTY_SHARE and self.within - self.between >= MIN_CLUSTER_GAP
+        return (self.minor_share >= MIN_PARTY_SHARE and self.minor_pieces >= MIN_CLUSTER_PIECES
+                and self.separation >= MIN_CLUSTER_SEPARATION)
 
 
 def cluster_shape(separation: Separation) -> ClusterShape:
@@ -329,7 +340,7 @@ def cluster_shape(separation: Separation) -> ClusterShape:
     cosine = emb @ emb.T
     within = float((cosine * pair * same).sum() / max((pair * same).sum(), 1e-9))
     between = float((cosine * pair * ~same).sum() / max((pair * ~same).sum(), 1e-9))
-    return ClusterShape(minor, within, between)
+    return ClusterShape(minor, within, between, int(min((label == 0).sum(), (label == 1).sum())))
 
 
 def stretch_words(segments: list[Segment], texts: list[str], agent_cues: list[str], customer_cues: list[str],
@@ -377,7 +388,7 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
     review = "; ".join(reasons) + ": check who said what" if reasons else ""
     return Attribution(roles, confidence, (
         f"separation by voice (two distinct voices: the smaller holds {shape.minor_share:.0%} of the speech, "
-        f"cosine {shape.within:.2f} within against {shape.between:.2f} between): agent = the voice whose words "
+        f"cosine {shape.within:.2f} within the voices, {shape.between:.2f} across): agent = the voice whose words "
         f"over the call read as the agent's (margin {abs(naming):.1f})"), review)
 
 
