@@ -380,6 +380,12 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
     posterior = decode_turns(voice_says * sure_voice * TRUSTED_VOICE_LOGODDS, change_logodds(segments))
     roles: list[Speaker] = ["agent" if p > 0.5 else "customer" for p in posterior]
     confidence = [min(float(abs(2.0 * p - 1.0)), naming_sure) for p in posterior]
+    # A change of party inside a stretch of speech (no pause) is placed only to the length of a piece: a word near
+    # the cut may be either party's, so the pieces on both sides of it are not sure.
+    for i in range(1, len(segments)):
+        if roles[i] != roles[i - 1] and segments[i].start - segments[i - 1].end < 1e-6:
+            confidence[i - 1] = min(confidence[i - 1], ATTRIBUTION_SURE / 2)
+            confidence[i] = min(confidence[i], ATTRIBUTION_SURE / 2)
     reasons = []
     if naming_sure < ATTRIBUTION_SURE:
         reasons.append(f"the words hardly tell which voice is the agent (margin {abs(naming):.1f})")
