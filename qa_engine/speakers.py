@@ -6,8 +6,10 @@ speech is cut into short pieces, each piece gets a voiceprint (CAM++ speaker
 embeddings, qa_engine.voiceprint), and the pieces are clustered into two voices.
 The agent is the voice whose stretches read as the agent's: the opening script, the
 recording notice and the agent's phrases (the rubric's `agent_role` list), and a role
-head on the semantic encoder trained on the project's labelled utterances; each piece
-then weighs its voice against its words (assign_roles). When who said
+head on the semantic encoder trained on the project's labelled utterances. When the two
+clusters are two people (cluster_shape: a fair share each, far apart), the voice says who spoke
+when and the words of the whole call only name the agent's voice (follow_voices); otherwise each
+piece weighs its voice against its words (assign_roles). When who said
 what stays uncertain, the call is marked for review (`Attribution.review`) and the
 uncertain turns carry a low `attribution`, so their words never fail the call on
 their own (qa_engine.scoring.scorecard).
