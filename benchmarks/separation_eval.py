@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 
 from qa_engine.audio import decode
-from qa_engine.speakers import separate
+from qa_engine.speakers import cluster_shape, separate
 from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, CallAnalysis, Word
 from qa_engine.vad import VadSettings, speech_regions
 
@@ -50,6 +50,7 @@ class Result:
     seconds: float
     voice: float
     sep_s: float
+    clusters: str = ""  # the smaller cluster's share of speech / ClusterShape.separation; "two voices" when trusted
     words: float | None = None
     n_words: int = 0
     agent_found: bool | None = None
@@ -86,7 +87,7 @@ def down_mix(audio: Path, workdir: Path) -> Path:
     return out
 
 
-def voice_accuracy(mono: np.ndarray, truth: Truth) -> tuple[float, float]:
+def voice_accuracy(mono: np.ndarray, truth: Truth) -> tuple[float, float, str]:
     t0 = time.perf_counter()
     # The same VAD setting the pipeline uses for mono mixes.
     separation = separate(mono, speech_regions(mono, VadSettings(min_silence_ms=250)))
@@ -98,7 +99,10 @@ def voice_accuracy(mono: np.ndarray, truth: Truth) -> tuple[float, float]:
             overlap = max(0.0, min(seg.end, end) - max(seg.start, start))
             total += overlap
             agree += overlap * ((seg.label == 0) == (spk == first))
-    return (max(agree, total - agree) / total if total else 0.0), took
+    shape = cluster_shape(separation)
+    clusters = f"{shape.minor_share:.2f} / {shape.separation:.2f}"
+    clusters += " two voices" if shape.two_voices else ""
+    return (max(agree, total - agree) / total if total else 0.0), took, clusters
 
 
 def truth_at(truth: Truth, t: float) -> set[str]:
@@ -173,8 +177,8 @@ def main() -> int:
             truth, parties = load_truth(audio, spec)
             mono_path = down_mix(audio, Path(tmp))
             mono = decode(mono_path).channels[0]
-            voice, sep_s = voice_accuracy(mono, truth)
-            res = Result(audio.name, len(mono) / SAMPLE_RATE, voice, sep_s)
+            voice, sep_s, clusters = voice_accuracy(mono, truth)
+            res = Result(audio.name, len(mono) / SAMPLE_RATE, voice, sep_s, clusters)
             if args.words and parties:
                 word_attribution(mono_path, truth, res, args.cache, audio.name.split(".")[0])
             results.append(res)
@@ -191,13 +195,13 @@ def _row(r: Result) -> str:
     sure = f"{r.sure_share:.2f} / {r.sure_right:.3f}" if r.words is not None else "-"
     agent = {True: "yes", False: "NO", None: "-"}[r.agent_found]
     analyze_s = f"{r.analyze_s:.1f}" if r.analyze_s is not None else "-"
-    return (f"| {r.name} | {r.seconds:.0f} | {r.voice:.3f} | {words} | {sure} | {agent} | {r.review or '-'} | "
-            f"{r.sep_s:.1f} | {analyze_s} |")
+    return (f"| {r.name} | {r.seconds:.0f} | {r.voice:.3f} | {r.clusters} | {words} | {sure} | {agent} | "
+            f"{r.review or '-'} | {r.sep_s:.1f} | {analyze_s} |")
 
 
 def _table(results: list[Result]) -> list[str]:
-    lines = ["| recording | s | voice | words right | sure share / right | agent found | sent to review | "
-             "separation s | analysis s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| recording | s | voice | clusters: minor share / separation | words right | sure share / right | "
+             "agent found | sent to review | separation s | analysis s |", "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_row(r) for r in results]
     judged = [r for r in results if r.words is not None]
     n = sum(r.n_words for r in judged)

@@ -6,8 +6,10 @@ speech is cut into short pieces, each piece gets a voiceprint (CAM++ speaker
 embeddings, qa_engine.voiceprint), and the pieces are clustered into two voices.
 The agent is the voice whose stretches read as the agent's: the opening script, the
 recording notice and the agent's phrases (the rubric's `agent_role` list), and a role
-head on the semantic encoder trained on the project's labelled utterances; each piece
-then weighs its voice against its words (assign_roles). When who said
+head on the semantic encoder trained on the project's labelled utterances. When the two
+clusters are two people (cluster_shape: a fair share each, far apart), the voice says who spoke
+when and the words of the whole call only name the agent's voice (follow_voices); otherwise each
+piece weighs its voice against its words (assign_roles). When who said
 what stays uncertain, the call is marked for review (`Attribution.review`) and the
 uncertain turns carry a low `attribution`, so their words never fail the call on
 their own (qa_engine.scoring.scorecard).
@@ -290,9 +292,120 @@ def stretches(segments: list[Segment]) -> list[int]:
     return out
 
 
+# Two voice clusters are two people, not one voice cut in two, when (a) the smaller holds a real party's share of
+# the speech: in a two-party call each side speaks at least a fifth of the time, where one voice's outlier cluster
+# holds a few per cent; (b) each cluster has pieces enough (three: 4.5 s, three pairs) for its voice to be measured;
+# and (c) the clusters' pieces sound less alike across than within: CAM++ scores two people near 0.1, and one
+# voice as high as the call's own pieces score within their clusters (about 0.6 for 1.5-s pieces, 0.8 for longer
+# speech), so the cross-cluster similarity must lie nearer the two-people level than the one-voice level (at least
+# half the way down), where a voice cut in two stays near the top.
+MIN_PARTY_SHARE = 0.2
+MIN_CLUSTER_PIECES = 3
+TWO_PEOPLE_COSINE = 0.1
+MIN_CLUSTER_SEPARATION = 0.5
+# With two well-formed clusters a piece is believed at 19 to 1 for its cluster's party when it is clearly nearer its
+# own voice (VOICE_SURE): the 1 in 20 of the turn-taking prior, so one piece alone does not split a stretch but
+# two do.
+TRUSTED_VOICE_LOGODDS = float(np.log(19.0))
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """How the two voice clusters of a mono mix are formed."""
+
+    minor_share: float  # the smaller cluster's share of the speech
+    within: float  # mean cosine between pieces of one cluster (duration-weighted pairs)
+    between: float  # mean cosine between pieces of different clusters
+    minor_pieces: int = 0  # pieces in the smaller cluster
+
+    @property
+    def separation(self) -> float:
+        """How far down from the one-voice level (within) to the two-people level the cross similarity lies."""
+        return (self.within - self.between) / max(self.within - TWO_PEOPLE_COSINE, 1e-9)
+
+    @property
+    def two_voices(self) -> bool:
+        return (self.minor_share >= MIN_PARTY_SHARE and self.minor_pieces >= MIN_CLUSTER_PIECES
+                and self.separation >= MIN_CLUSTER_SEPARATION)
+
+
+def cluster_shape(separation: Separation) -> ClusterShape:
+    segments, emb = separation.segments, separation.embeddings
+    if emb is None or len(segments) < 3:
+        return ClusterShape(0.0, 1.0, 1.0)
+    label = np.array([s.label for s in segments])
+    duration = np.array([s.end - s.start for s in segments])
+    minor = float(min(duration[label == 0].sum(), duration[label == 1].sum()) / max(duration.sum(), 1e-9))
+    pair = np.outer(duration, duration)
+    np.fill_diagonal(pair, 0.0)
+    same = label[:, None] == label[None, :]
+    cosine = emb @ emb.T
+    within = float((cosine * pair * same).sum() / max((pair * same).sum(), 1e-9))
+    between = float((cosine * pair * ~same).sum() / max((pair * ~same).sum(), 1e-9))
+    return ClusterShape(minor, within, between, int(min((label == 0).sum(), (label == 1).sum())))
+
+
+def stretch_words(segments: list[Segment], texts: list[str], agent_cues: list[str], customer_cues: list[str],
+                  meaning: np.ndarray | None) -> tuple[list[int], np.ndarray]:
+    """Each segment's stretch, and each stretch's words as log-odds for the agent (role head plus role phrases)."""
+    group = stretches(segments)
+    n_groups = group[-1] + 1
+    group_text = ["" for _ in range(n_groups)]
+    for g, t in zip(group, texts, strict=True):
+        group_text[g] = f"{group_text[g]} {t}".strip() if t else group_text[g]
+    words = np.zeros(n_groups) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
+    words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in group_text])
+    return group, words
+
+
+def unsure_reason(segments: list[Segment], confidence: list[float]) -> str:
+    weight = np.array([s.end - s.start for s in segments])
+    unsure = float(weight[np.array(confidence) < ATTRIBUTION_SURE].sum() / max(weight.sum(), 1e-9))
+    return f"{unsure:.0%} of the speech could be either party's" if unsure > MAX_UNSURE_SHARE else ""
+
+
+def follow_voices(separation: Separation, shape: ClusterShape, group: list[int], words: np.ndarray) -> Attribution:
+    """Two distinct voices: the voice says who spoke when, and the words of the whole call name the agent's voice.
+
+    The words are weighed once per call: every stretch's log-odds, shared among its pieces, is summed for the
+    cluster each piece belongs to; the difference between the clusters is the log-odds that cluster 0 is the
+    agent. How sure that naming is bounds how sure any turn can be, so an unsure naming sends the call to review.
+    """
+    segments = separation.segments
+    sign = np.array([1.0 if s.label == 0 else -1.0 for s in segments])  # +1: cluster 0
+    pieces_in = np.bincount(group, minlength=len(words))
+    naming = float(sum(words[g] / pieces_in[g] * sign[i] for i, g in enumerate(group)))
+    naming_sure = float(abs(2.0 / (1.0 + np.exp(-abs(naming))) - 1.0))
+    voice_says = sign * (1.0 if naming >= 0 else -1.0)  # +1: the voice is the agent's
+    sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) * min(1.0, (s.end - s.start) / VOICE_MIN_S)
+                           for s in segments])
+    posterior = decode_turns(voice_says * sure_voice * TRUSTED_VOICE_LOGODDS, change_logodds(segments))
+    roles: list[Speaker] = ["agent" if p > 0.5 else "customer" for p in posterior]
+    confidence = [min(float(abs(2.0 * p - 1.0)), naming_sure) for p in posterior]
+    # A change of party inside a stretch of speech (no pause) is placed only to the length of a piece: a word near
+    # the cut may be either party's, so the pieces on both sides of it are not sure.
+    for i in range(1, len(segments)):
+        if roles[i] != roles[i - 1] and segments[i].start - segments[i - 1].end < 1e-6:
+            confidence[i - 1] = min(confidence[i - 1], ATTRIBUTION_SURE / 2)
+            confidence[i] = min(confidence[i], ATTRIBUTION_SURE / 2)
+    reasons = []
+    if naming_sure < ATTRIBUTION_SURE:
+        reasons.append(f"the words hardly tell which voice is the agent (margin {abs(naming):.1f})")
+    if reason := unsure_reason(segments, confidence):
+        reasons.append(reason)
+    review = "; ".join(reasons) + ": check who said what" if reasons else ""
+    return Attribution(roles, confidence, (
+        f"separation by voice (two distinct voices: the smaller holds {shape.minor_share:.0%} of the speech, "
+        f"cosine {shape.within:.2f} within the voices, {shape.between:.2f} across): agent = the voice whose words "
+        f"over the call read as the agent's (margin {abs(naming):.1f})"), review)
+
+
 def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str], customer_cues: list[str],
                  meaning: np.ndarray | None = None) -> Attribution:
     """Each segment's party, how sure it is, and how it was decided.
+
+    Two well-formed voice clusters (ClusterShape.two_voices) are followed as they are, the words only naming
+    which is the agent (follow_voices). Otherwise the voices may be one voice, or two alike:
 
     Evidence, in log-odds that a piece is the agent's: its words (what the stretch of speech it
     belongs to says: the role head's `meaning` log-odds plus the rubric's role phrases), and its
@@ -304,13 +417,11 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     segments = separation.segments
     if not segments:
         return Attribution([], [], "separation (no speech)")
-    group = stretches(segments)
-    n_groups = group[-1] + 1
-    group_text = ["" for _ in range(n_groups)]
-    for g, t in zip(group, texts, strict=True):
-        group_text[g] = f"{group_text[g]} {t}".strip() if t else group_text[g]
-    words = np.zeros(n_groups) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
-    words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in group_text])
+    group, words = stretch_words(segments, texts, agent_cues, customer_cues, meaning)
+    shape = cluster_shape(separation)
+    if shape.two_voices:
+        return follow_voices(separation, shape, group, words)
+    n_groups = len(words)
     # A voiceprint of less than a second of speech says little (CAM++ needs about one): it weighs by its length.
     sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) * min(1.0, (s.end - s.start) / VOICE_MIN_S)
                            for s in segments])
@@ -361,10 +472,8 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     if agree < MIN_VOICE_AGREEMENT:
         reasons.append(f"the two voices are too alike (only {agree:.0%} of clearly worded stretches agree with "
                        "their voice)")
-    weight = np.array([s.end - s.start for s in segments])
-    unsure = float(weight[np.array(confidence) < ATTRIBUTION_SURE].sum() / max(weight.sum(), 1e-9))
-    if unsure > MAX_UNSURE_SHARE:
-        reasons.append(f"{unsure:.0%} of the speech could be either party's")
+    if reason := unsure_reason(segments, confidence):
+        reasons.append(reason)
     review = "; ".join(reasons) + ": check who said what" if reasons else ""
     how = "voice and words" if voice_weight > 0 else "words (voices too alike)"
     return Attribution(roles, confidence, (f"separation by {how}: agent = the voice whose words read as the "
