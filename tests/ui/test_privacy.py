@@ -18,6 +18,9 @@ from tests.ui.test_ui import login
 
 pytestmark = pytest.mark.timeout(900)
 CLEAR_PHONE = re.compile(r"1\D?3\D?8\D?1\D?2\D?3")
+# The phone number as masked: seven digits hidden, whatever separators the ASR wrote between its groups
+# (13812345678, 138-1234-5678 and 一三八… all read out the same number, on different CPUs).
+MASKED_PHONE = re.compile(r"\*{3}\D?\*{4}")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def test_inspector_sees_numbers_masked_and_hears_them_bleeped(pii_server: dict[s
     page = login(browser, base, "insp")
     page.goto(f"{base}/ui/calls/{cid}")
     transcript = page.locator("#transcript").inner_text()
-    assert "*******" in transcript and not CLEAR_PHONE.search(as_digits(transcript))
+    assert MASKED_PHONE.search(transcript) and not CLEAR_PHONE.search(as_digits(transcript))
     assert page.locator("#masked-notice").is_visible() and page.locator("#show-clear").count() == 0
     assert page.get_attribute("#player", "src") == f"/ui/calls/{cid}/audio"
     assert abs(_player_duration(page) - 58.2) < 0.5, "the bleeped FLAC plays, whole"
