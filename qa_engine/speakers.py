@@ -18,6 +18,7 @@ their own (qa_engine.scoring.scorecard).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -364,6 +365,22 @@ def unsure_reason(segments: list[Segment], confidence: list[float]) -> str:
     return f"{unsure:.0%} of the speech could be either party's" if unsure > MAX_UNSURE_SHARE else ""
 
 
+def unsure_at_cuts(segments: list[Segment], parties: Sequence[object], confidence: list[float]) -> list[float]:
+    """`confidence` with the pieces on both sides of a change of party inside a stretch of speech made not sure.
+
+    A change of speaker with no pause between is placed only to the length of a piece: a word near the cut may be
+    either party's, and a stretch's words, shared by all its pieces, may then be both parties' words. `parties` is
+    any labelling of the pieces (the decoded parties, or the voices): wherever it changes between two pieces that
+    touch, the speaker may have changed there, so neither piece is sure.
+    """
+    out = list(confidence)
+    for i in range(1, len(segments)):
+        if parties[i] != parties[i - 1] and segments[i].start - segments[i - 1].end < 1e-6:
+            out[i - 1] = min(out[i - 1], ATTRIBUTION_SURE / 2)
+            out[i] = min(out[i], ATTRIBUTION_SURE / 2)
+    return out
+
+
 def follow_voices(separation: Separation, shape: ClusterShape, group: list[int], words: np.ndarray) -> Attribution:
     """Two distinct voices: the voice says who spoke when, and the words of the whole call name the agent's voice.
 
@@ -382,12 +399,7 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
     posterior = decode_turns(voice_says * sure_voice * TRUSTED_VOICE_LOGODDS, change_logodds(segments))
     roles: list[Speaker] = ["agent" if p > 0.5 else "customer" for p in posterior]
     confidence = [min(float(abs(2.0 * p - 1.0)), naming_sure) for p in posterior]
-    # A change of party inside a stretch of speech (no pause) is placed only to the length of a piece: a word near
-    # the cut may be either party's, so the pieces on both sides of it are not sure.
-    for i in range(1, len(segments)):
-        if roles[i] != roles[i - 1] and segments[i].start - segments[i - 1].end < 1e-6:
-            confidence[i - 1] = min(confidence[i - 1], ATTRIBUTION_SURE / 2)
-            confidence[i] = min(confidence[i], ATTRIBUTION_SURE / 2)
+    confidence = unsure_at_cuts(segments, roles, confidence)
     reasons = []
     if naming_sure < ATTRIBUTION_SURE:
         reasons.append(f"the words hardly tell which voice is the agent (margin {abs(naming):.1f})")
@@ -469,6 +481,11 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     if role_margin < MIN_ROLE_MARGIN:
         reasons.append(f"the words hardly tell which voice is the agent (margin {role_margin:.1f})")
         confidence = [min(c, ATTRIBUTION_SURE / 2) for c in confidence]
+    # The same rule as on the two-voice path, at every change of party the decode placed inside a stretch, and at
+    # every change of voice cluster there: the decode may keep a stretch on one party by its words (shared by all its
+    # pieces) while the voice says the other party took over without a pause (talking over).
+    confidence = unsure_at_cuts(segments, roles, confidence)
+    confidence = unsure_at_cuts(segments, [s.label for s in segments], confidence)
     if agree < MIN_VOICE_AGREEMENT:
         reasons.append(f"the two voices are too alike (only {agree:.0%} of clearly worded stretches agree with "
                        "their voice)")

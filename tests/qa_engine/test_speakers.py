@@ -264,3 +264,25 @@ def test_one_voice_cut_in_two_is_not_taken_for_two_parties():
     shape = cluster_shape(separate(mono, speech_regions(mono, VadSettings(min_silence_ms=250))))
     assert shape.minor_share >= 0.2  # balanced clusters: the share alone would not tell
     assert not shape.two_voices, shape
+
+
+def test_a_change_of_voice_inside_a_stretch_is_never_sure_on_the_decode_path():
+    """Round 5's blind angry call: the customer talked over the agent with no pause, the stretch's words read as
+    the agent's, and the decode (voices not two well-formed clusters) gave the whole stretch to the agent at over
+    0.8, the customer's words with it. Where the voice changes between two pieces that touch, neither is sure."""
+    from qa_engine.speakers import Segment, Separation, assign_roles, unsure_at_cuts
+
+    # 20 one-piece stretches, a second apart, agent and customer in turn, each clearly worded and on its own
+    # voice (so the voice is trusted), then one stretch of four touching pieces: the agent's voice, then the
+    # customer's, its words (shared by the stretch) strongly the agent's.
+    segments = [Segment(2.0 * k, 2.0 * k + 1.0, k % 2) for k in range(20)]
+    segments += [Segment(40.0 + 1.5 * k, 41.5 + 1.5 * k, 0 if k < 2 else 1) for k in range(4)]
+    meaning = np.array([3.0 if k % 2 == 0 else -3.0 for k in range(20)] + [12.0])
+    found = assign_roles(Separation(segments, 0.5), [""] * len(segments), [], [], meaning)
+    assert found.roles[20:] == ["agent"] * 4  # the words carry the stretch
+    assert found.confidence[20] >= 0.8 and found.confidence[23] >= 0.8
+    assert max(found.confidence[21], found.confidence[22]) < 0.8  # the pieces at the change of voice
+
+    # the shared rule, as both paths use it: a change between touching pieces, not one after a pause
+    cut = unsure_at_cuts(segments[19:], [1, 0, 0, 1, 1], [0.9] * 5)
+    assert cut == [0.9, 0.9, 0.4, 0.4, 0.9]
