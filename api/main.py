@@ -206,8 +206,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(r)
     app.add_middleware(InputGuard)
     app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(LastResort)  # added last: the outermost, so it catches what the others raise
-    app.add_middleware(UploadGate, at_once=settings.uploads_at_once)  # outside it: a waiting upload costs nothing
+    app.add_middleware(LastResort)  # outside the others, so it catches what they and the routes raise
+    # Outermost: a waiting upload costs the loop nothing (UploadGate raises nothing of its own for LastResort).
+    app.add_middleware(UploadGate, at_once=settings.uploads_at_once)
     return app
 
 

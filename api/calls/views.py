@@ -101,7 +101,13 @@ async def submit_call(
     return CallAccepted(id=call.id, status=call.status, duplicate=dup)
 
 
-def _store_batch(ctx: AppContext, session: Session, key: ApiKey, form: upload.ReceivedForm) -> list[BatchItem]:
+def _store_batch(ctx: AppContext, key: ApiKey, form: upload.ReceivedForm) -> list[BatchItem]:
+    # Its own session, opened in this thread, as for one upload (_store_one).
+    with ctx.db.session() as session:
+        return _store_each(ctx, session, key, form)
+
+
+def _store_each(ctx: AppContext, session: Session, key: ApiKey, form: upload.ReceivedForm) -> list[BatchItem]:
     try:
         metas = service.parse_metadata_list(form.fields.get("metadata"), len(form.files))
     except Problem:
@@ -127,7 +133,7 @@ def _store_batch(ctx: AppContext, session: Session, key: ApiKey, form: upload.Re
              openapi_extra=_upload_body({"audio": {"type": "array", "items": {"type": "string", "format": "binary"},
                                                    "description": "one part per recording"}},
                                         "JSON array, one metadata object per recording (same order)"))
-async def submit_batch(request: Request, ctx: CtxDep, session: SessionDep, key: Submitter) -> list[BatchItem]:
+async def submit_batch(request: Request, ctx: CtxDep, key: Submitter) -> list[BatchItem]:
     """Each recording is accepted or refused on its own; the answer lists the outcome of each.
     The whole request is under the upload limit."""
     parts = _file_parts(ctx)
@@ -136,7 +142,7 @@ async def submit_batch(request: Request, ctx: CtxDep, session: SessionDep, key: 
                                   expect=f"'audio' parts (at most {BATCH_MAX_FILES}) and a 'metadata' JSON array")
     if not form.files:
         raise Problem(422, "no 'audio' part in the request: send one part per recording", code="invalid_request")
-    return await run_in_threadpool(_store_batch, ctx, session, key, form)
+    return await run_in_threadpool(_store_batch, ctx, key, form)
 
 
 @router.get("", response_model=CallPage, responses=responses(401, 422), summary="List and filter calls")
