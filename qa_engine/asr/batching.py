@@ -131,8 +131,10 @@ def transcribe_chunks(model: WhisperModel, signals: dict[Speaker, np.ndarray], c
                       language: str, options: AsrOptions, batch_size: int = CALL_BATCH) -> list[Word]:
     """One call on its own: words of every chunk, with their parties, on the recording's clock.
 
-    The same windows and the same batched decode as the cross-call path, so a call's
-    transcript does not depend on which path analysed it (nor on its batch-mates).
+    The same windows and the same batched decode as the cross-call path. The words can
+    still differ from that path's where the model is near a tie: CTranslate2's CPU kernels
+    are not batch-invariant, so a window's batch-mates can tip a homophone or a comma
+    (tests/qa_engine/test_batched.py measures how much).
     """
     windows = [w for w in plan_windows(signals, chunks) if w.audio.size >= SAMPLE_RATE // 10]
     words: list[Word] = []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from qa_engine.asr.text import error_rate
 from tests.api.conftest import FIXTURES, Server, wait_done
 
 
@@ -50,9 +51,11 @@ def test_two_workers_share_batches(tmp_path: Path) -> None:
             assert [d["language"] for d in done] == ["en", "en", "zh"]
             # Each call's words came back to its own call and party, whatever they were batched with.
             a, b, z = (texts(c, i) for i in ids)
-            assert a == b, "the same recording, batched together, transcribed the same"
+            # The same recording twice: near-ties may tip with the batch-mates (tests/qa_engine/test_batched.py),
+            # a word routed to the other call or party would not.
+            assert all(error_rate(x, y, "en") <= 0.1 for x, y in zip(a, b, strict=True)), (a, b)
             assert "problem" in a[0] and "internet" in a[1] and "internet" not in a[0]
-            assert "积分每年年底" in z[0] and "为什么" in z[1] and "为什么" not in z[0]
+            assert "每年年底" in z[0] and "为什么" in z[1] and "为什么" not in z[0]  # 积分 or its homophone 机分
             print(f"3 calls in {time.time() - t0:.1f} s")
         m = httpx.get(srv.base + "/metrics").text
         windows, batches = counter(m, "qa_asr_windows_total"), counter(m, "qa_asr_batches_total")
