@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Train the "who says this" head for mono calls: agent or customer, from what a stretch of speech says.
 
-A logistic regression on the default semantic encoder's sentence embeddings (Universal Sentence
-Encoder multilingual v3), fitted on utterances the project writes itself:
+A logistic regression on the sentence embeddings of the role encoder (`ROLE_ENCODER` of
+qa_engine/speakers.py; `--encoder NAME` measures another semantic encoder of the manifest, e.g.
+e5-small-q4, which embeds as a "query: "), fitted on utterances the project writes itself:
 - the labelled utterances of the semantic layer (benchmarks/semantic/utterances_{zh,en}.tsv, their
   `role` column), mostly written sentences;
 - the role lines written for this head (benchmarks/speakers/role_lines_{zh,en}.tsv): the call's
@@ -14,11 +15,11 @@ Encoder multilingual v3), fitted on utterances the project writes itself:
 No line of the shared calls is trained on: with `--exclude-calls DIR` (default: the shared corpus when
 present) every utterance within 0.8 (difflib ratio, letters and digits only) of a labelled turn of a
 call there is left out, so the head is measured on those calls, never fitted to them.
-Five-fold accuracy (grouped so an utterance and its "as recognised" copy fall in one fold) is printed;
-with --write the head goes to qa_engine/semantic/heads/role-use-multilingual-v3.npz and its SHA-256
-into models/manifest.yaml.
+Five-fold accuracy (grouped so an utterance and its "as recognised" copy fall in one fold) is printed,
+overall and per language; with --write (role encoder only) the head goes to the file that
+models/manifest.yaml names (speaker → campplus-cn-en → role_head) and its SHA-256 into the manifest.
 
-    python benchmarks/speakers/train_role_head.py [--write] [--exclude-calls DIR]
+    python benchmarks/speakers/train_role_head.py [--encoder NAME] [--write] [--exclude-calls DIR]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, cross_val_score
+from sklearn.model_selection import GroupKFold, cross_val_predict
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -85,14 +86,19 @@ def call_lines(calls: Path | None) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--encoder", default=ROLE_ENCODER, help=f"semantic encoder to embed with (default {ROLE_ENCODER})")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--exclude-calls", type=Path, default=SHARED_CALLS if SHARED_CALLS.is_dir() else None)
     args = ap.parse_args()
+    if args.write and args.encoder != ROLE_ENCODER:
+        ap.error(f"--write trains the head role_logodds reads, on ROLE_ENCODER ({ROLE_ENCODER}); "
+                 "set ROLE_ENCODER in qa_engine/speakers.py to change it")
     held_back = call_lines(args.exclude_calls)
     rng = random.Random(0)
     texts: list[str] = []
     agent: list[bool] = []
     groups: list[int] = []
+    langs: list[str] = []
     left_out = 0
     for lang, sem, role in zip(LANGS, SEMANTIC_SETS, ROLE_SETS, strict=True):
         for text, is_agent in read_lines(sem, 0, 2) + read_lines(role, 0, 1):
@@ -105,13 +111,16 @@ def main() -> int:
                 texts.append(variant)
                 agent.append(is_agent)
                 groups.append(line_id)
-    encoder, _ = load_encoder(ROLE_ENCODER)
+                langs.append(lang)
+    encoder, _ = load_encoder(args.encoder)
     x, y = encoder.encode(texts), np.array(agent)
     # Balanced: a call has both parties, whatever the share of agent lines in the set.
     clf = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
     folds = GroupKFold(n_splits=5)
+    right = cross_val_predict(clf, x, y, groups=groups, cv=folds) == y
+    by_lang = "; ".join(f"{lang} {right[[g == lang for g in langs]].mean():.3f}" for lang in LANGS)
     print(f"{len(texts)} utterances ({int(y.sum())} agent; {left_out} lines left out as alike to the shared "
-          f"calls'); 5-fold accuracy {cross_val_score(clf, x, y, groups=groups, cv=folds).mean():.3f}")
+          f"calls'); {args.encoder}: 5-fold accuracy {right.mean():.3f} ({by_lang})")
     if args.write:
         clf.fit(x, y)
         path = role_head_path()
