@@ -145,7 +145,7 @@ def segment_texts(segments: list[Segment], words: list[Word], language: str) -> 
 
 
 # The role head (benchmarks/speakers/train_role_head.py) is trained on this encoder's embeddings.
-ROLE_ENCODER = "use-multilingual-v3"
+ROLE_ENCODER = "e5-small-q4"
 # A head trained on written utterances is over-sure on recognised speech: its say is capped at
 # 9 to 1 (|logit| <= 2.2), and each role phrase of the rubric adds one unit of log-odds.
 HEAD_CAP = 0.9
@@ -168,7 +168,7 @@ MAX_UNSURE_SHARE = 0.2
 
 def role_head_path() -> Path:
     entry = (load_manifest().get("speaker") or {}).get("models", {}).get("campplus-cn-en", {})
-    return HEADS_DIR / str((entry.get("role_head") or {}).get("file", "role-use-multilingual-v3.npz"))
+    return HEADS_DIR / str((entry.get("role_head") or {}).get("file", f"role-{ROLE_ENCODER}.npz"))
 
 
 _role_lock = threading.Lock()
