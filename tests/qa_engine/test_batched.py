@@ -83,6 +83,14 @@ def error_rates(results: dict[str, CallAnalysis]) -> dict[str, float]:
     return {lang: e / n for lang, (e, n) in edits.items()}
 
 
+def assert_as_accurate(got: dict[str, CallAnalysis], want: dict[str, CallAnalysis]) -> None:
+    """`got`'s transcripts within ACCURACY_MARGIN of `want`'s against the labelled truth, per language."""
+    got_rates, want_rates = error_rates(got), error_rates(want)
+    print(f"token error rate vs the labelled transcripts: {got_rates}, reference path {want_rates}")
+    for lang in want_rates:
+        assert got_rates[lang] <= want_rates[lang] + ACCURACY_MARGIN, (lang, got_rates, want_rates)
+
+
 @pytest.fixture(scope="module")
 def batched_run(asr_model, tmp_path_factory):
     """Every fixture call (zh and en, stereo, mono, G.711) plus one broken upload, in one batched run."""
@@ -134,12 +142,7 @@ def test_from_the_same_words_the_same_findings_and_scorecard_as_sequential(call_
 
 
 def test_batched_transcripts_are_as_accurate_as_sequential(batched_run, analysed):
-    batched = {c: batched_run[0][call_file(c).name] for c in CALL_IDS}
-    sequential = {c: analysed(c) for c in CALL_IDS}
-    got, want = error_rates(batched), error_rates(sequential)
-    print(f"token error rate vs the labelled transcripts: batched {got}, sequential {want}")
-    for lang in want:
-        assert got[lang] <= want[lang] + ACCURACY_MARGIN, (lang, got, want)
+    assert_as_accurate({c: batched_run[0][call_file(c).name] for c in CALL_IDS}, {c: analysed(c) for c in CALL_IDS})
 
 
 @pytest.mark.parametrize("call_id", [pytest.param(c, marks=MISSED_CALM_DOWN) if c == "en_rude_agent" else c
@@ -167,7 +170,4 @@ def test_cpu_stages_in_worker_processes_give_the_same_analysis(asr_model, analys
         same_analysis(got, sequential_on(asr_model, call_file(c), kept.of(call_file(c))))
         assert {"decode", "vad", "features", "asr", "metrics"} <= set(got.call.timings)
     # The log-mels the workers computed are the model's: the transcripts are as accurate.
-    got_rates = error_rates({c: results[call_file(c).name] for c in ids})
-    want_rates = error_rates({c: analysed(c) for c in ids})
-    for lang in want_rates:
-        assert got_rates[lang] <= want_rates[lang] + ACCURACY_MARGIN, (lang, got_rates, want_rates)
+    assert_as_accurate({c: results[call_file(c).name] for c in ids}, {c: analysed(c) for c in ids})
