@@ -219,6 +219,12 @@ PAUSE_NEUTRAL_S = 0.5
 PAUSE_SCALE_S = 0.25
 PAUSE_MAX_LOGODDS = float(np.log(3.0))
 VAD_PAD_S = 0.15  # qa_engine.vad.VadSettings.speech_pad_ms: each stretch is padded by this on both sides
+# A question hands over the floor: the turn after it is its answer, the other party's (question and answer are an
+# adjacency pair), unless the asker goes on after the pause (a tag question, a second question). A stretch that ends
+# in a question mark (Whisper writes one in both languages) makes a change after it 9 times likelier than the pause
+# alone says: 1 in 10 questions followed by a pause kept by the asker.
+QUESTION_HANDOVER_LOGODDS = float(np.log(9.0))
+QUESTION_MARKS = ("?", "？")
 
 
 # One-sided 95 % (z = 1.645) for the lower end of the voices' agreement with the words.
@@ -235,9 +241,13 @@ def agreement_floor(agreeing: float, n: int) -> float:
     return float((centre - spread) / (1 + z2 / n))
 
 
-def change_logodds(segments: list[Segment]) -> np.ndarray:
-    """Log-odds that the party changes between each segment and the one before (the first: 0)."""
+def change_logodds(segments: list[Segment], texts: list[str] | None = None) -> np.ndarray:
+    """Log-odds that the party changes between each segment and the one before (the first: 0).
+
+    `texts`, one per segment, adds what was said: after a stretch that ends in a question, the answer is likely the
+    other party's."""
     out = np.zeros(len(segments))
+    asked = _ends_in_question(segments, texts) if texts is not None else [False] * len(segments)
     for i in range(1, len(segments)):
         gap = segments[i].start - segments[i - 1].end
         if gap < 1e-6:
@@ -245,6 +255,19 @@ def change_logodds(segments: list[Segment]) -> np.ndarray:
         else:
             silence = gap + 2 * VAD_PAD_S
             out[i] = PAUSE_MAX_LOGODDS * float(np.clip((silence - PAUSE_NEUTRAL_S) / PAUSE_SCALE_S, -1.0, 1.0))
+            out[i] += QUESTION_HANDOVER_LOGODDS if asked[i - 1] else 0.0
+    return out
+
+
+def _ends_in_question(segments: list[Segment], texts: list[str]) -> list[bool]:
+    """For each segment, whether the stretch of speech it ends (its words up to the pause) ends in a question."""
+    said = ""
+    out = []
+    for i, text in enumerate(texts):
+        if i and segments[i].start - segments[i - 1].end >= 1e-6:
+            said = ""  # a pause: a new stretch
+        said = f"{said} {text}".strip() if text.strip() else said
+        out.append(said.endswith(QUESTION_MARKS))
     return out
 
 
@@ -299,11 +322,21 @@ def stretches(segments: list[Segment]) -> list[int]:
 # and (c) the clusters' pieces sound less alike across than within: CAM++ scores two people near 0.1, and one
 # voice as high as the call's own pieces score within their clusters (about 0.6 for 1.5-s pieces, 0.8 for longer
 # speech), so the cross-cluster similarity must lie nearer the two-people level than the one-voice level (at least
-# half the way down), where a voice cut in two stays near the top.
+# half the way down), where a voice cut in two stays near the top. Or, in place of (c), (d) the clusters follow the
+# stretches of speech: two pieces that touch (no pause between) are one party but for the rare interruption, so two
+# people's clusters keep the voice from piece to piece inside a stretch, where a voice cut in two flips between its
+# halves as by chance (p² + q² for shares p and q). The share of touching pairs that keep their voice, at the lower end
+# of its one-sided 95 % interval (agreement_floor), must lie above that chance. (d) needs no cosine scale: two alike
+# voices (same sex and accent, one telephone line) sit closer than CAM++'s two-people level and fail (c), yet their
+# clusters still follow who speaks. But one voice whose clusters split it by how each turn was spoken (louder, faster,
+# higher) follows the stretches too, so (d) still asks the clusters to lie a quarter of the way down (half (c)'s
+# distance): a split of one voice by delivery stays near the top (measured: one synthetic voice split in balanced
+# halves lay 0.09-0.24 of the way down, two alike voices 0.39-0.46; benchmarks/results_mono.md, round 9).
 MIN_PARTY_SHARE = 0.2
 MIN_CLUSTER_PIECES = 3
 TWO_PEOPLE_COSINE = 0.1
 MIN_CLUSTER_SEPARATION = 0.5
+MIN_FOLLOWING_SEPARATION = MIN_CLUSTER_SEPARATION / 2
 # With two well-formed clusters a piece is believed at 19 to 1 for its cluster's party when it is clearly nearer its
 # own voice (VOICE_SURE): the 1 in 20 of the turn-taking prior, so one piece alone does not split a stretch but
 # two do.
@@ -318,6 +351,14 @@ class ClusterShape:
     within: float  # mean cosine between pieces of one cluster (duration-weighted pairs)
     between: float  # mean cosine between pieces of different clusters
     minor_pieces: int = 0  # pieces in the smaller cluster
+    touching_pairs: int = 0  # pairs of pieces with no pause between (inside one stretch of speech)
+    pairs_kept: int = 0  # ... of them, the pairs whose two pieces fall in one cluster
+    chance_kept: float = 1.0  # the share of such pairs one cluster by chance (p² + q², p and q the clusters' pieces)
+
+    @property
+    def follows_speech(self) -> bool:
+        """The clusters keep their voice inside stretches of speech beyond chance (95 %, one-sided)."""
+        return self.touching_pairs > 0 and agreement_floor(self.pairs_kept, self.touching_pairs) > self.chance_kept
 
     @property
     def separation(self) -> float:
@@ -327,7 +368,8 @@ class ClusterShape:
     @property
     def two_voices(self) -> bool:
         return (self.minor_share >= MIN_PARTY_SHARE and self.minor_pieces >= MIN_CLUSTER_PIECES
-                and self.separation >= MIN_CLUSTER_SEPARATION)
+                and (self.separation >= MIN_CLUSTER_SEPARATION
+                     or (self.follows_speech and self.separation >= MIN_FOLLOWING_SEPARATION)))
 
 
 def cluster_shape(separation: Separation) -> ClusterShape:
@@ -343,7 +385,10 @@ def cluster_shape(separation: Separation) -> ClusterShape:
     cosine = emb @ emb.T
     within = float((cosine * pair * same).sum() / max((pair * same).sum(), 1e-9))
     between = float((cosine * pair * ~same).sum() / max((pair * ~same).sum(), 1e-9))
-    return ClusterShape(minor, within, between, int(min((label == 0).sum(), (label == 1).sum())))
+    touching = [i for i in range(1, len(segments)) if segments[i].start - segments[i - 1].end < 1e-6]
+    share = float(label.mean())
+    return ClusterShape(minor, within, between, int(min((label == 0).sum(), (label == 1).sum())), len(touching),
+                        sum(int(label[i] == label[i - 1]) for i in touching), share * share + (1 - share) ** 2)
 
 
 def stretch_words(segments: list[Segment], texts: list[str], agent_cues: list[str], customer_cues: list[str],
@@ -381,7 +426,8 @@ def unsure_at_cuts(segments: list[Segment], parties: Sequence[object], confidenc
     return out
 
 
-def follow_voices(separation: Separation, shape: ClusterShape, group: list[int], words: np.ndarray) -> Attribution:
+def follow_voices(separation: Separation, shape: ClusterShape, group: list[int], words: np.ndarray,
+                  texts: list[str]) -> Attribution:
     """Two distinct voices: the voice says who spoke when, and the words of the whole call name the agent's voice.
 
     The words are weighed once per call: every stretch's log-odds, shared among its pieces, is summed for the
@@ -396,7 +442,7 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
     voice_says = sign * (1.0 if naming >= 0 else -1.0)  # +1: the voice is the agent's
     sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) * min(1.0, (s.end - s.start) / VOICE_MIN_S)
                            for s in segments])
-    posterior = decode_turns(voice_says * sure_voice * TRUSTED_VOICE_LOGODDS, change_logodds(segments))
+    posterior = decode_turns(voice_says * sure_voice * TRUSTED_VOICE_LOGODDS, change_logodds(segments, texts))
     roles: list[Speaker] = ["agent" if p > 0.5 else "customer" for p in posterior]
     confidence = [min(float(abs(2.0 * p - 1.0)), naming_sure) for p in posterior]
     confidence = unsure_at_cuts(segments, roles, confidence)
@@ -408,7 +454,8 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
     review = "; ".join(reasons) + ": check who said what" if reasons else ""
     return Attribution(roles, confidence, (
         f"separation by voice (two distinct voices: the smaller holds {shape.minor_share:.0%} of the speech, "
-        f"cosine {shape.within:.2f} within the voices, {shape.between:.2f} across): agent = the voice whose words "
+        f"cosine {shape.within:.2f} within the voices, {shape.between:.2f} across; {shape.pairs_kept} of "
+        f"{shape.touching_pairs} pieces that touch keep their voice): agent = the voice whose words "
         f"over the call read as the agent's (margin {abs(naming):.1f})"), review)
 
 
@@ -432,7 +479,7 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     group, words = stretch_words(segments, texts, agent_cues, customer_cues, meaning)
     shape = cluster_shape(separation)
     if shape.two_voices:
-        return follow_voices(separation, shape, group, words)
+        return follow_voices(separation, shape, group, words, texts)
     n_groups = len(words)
     # A voiceprint of less than a second of speech says little (CAM++ needs about one): it weighs by its length.
     sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) * min(1.0, (s.end - s.start) / VOICE_MIN_S)
@@ -474,7 +521,7 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
     # stretch that keeps one party gets its words' log-odds once, however many pieces it was cut into).
     pieces_in = np.bincount(group, minlength=n_groups)
     evidence = voice_says * sure_voice * voice_weight + words[group] / pieces_in[group]
-    posterior = decode_turns(evidence, change_logodds(segments))
+    posterior = decode_turns(evidence, change_logodds(segments, texts))
     roles: list[Speaker] = ["agent" if p > 0.5 else "customer" for p in posterior]
     confidence = [float(abs(2.0 * p - 1.0)) for p in posterior]
     reasons = []
