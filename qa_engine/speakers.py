@@ -3,13 +3,16 @@
 Stereo recorders put one party on each channel: the agent's side comes from the
 call's metadata, left by default. Mono mixes (older recorders) are separated here:
 speech is cut into short pieces, each piece gets a voiceprint (CAM++ speaker
-embeddings, qa_engine.voiceprint), and the pieces are clustered into two voices.
+embeddings, qa_engine.voiceprint), and the pieces are clustered into two voices
+(agglomerative, then spectral where the first does not give two voices: separate).
 The agent is the voice whose stretches read as the agent's: the opening script, the
 recording notice and the agent's phrases (the rubric's `agent_role` list), and a role
 head on the semantic encoder trained on the project's labelled utterances. When the two
-clusters are two people (cluster_shape: a fair share each, far apart), the voice says who spoke
-when and the words of the whole call only name the agent's voice (follow_voices); otherwise each
-piece weighs its voice against its words (assign_roles). When who said
+clusters are two people (cluster_shape: a fair share each, and far apart or, alike, keeping
+their voice inside stretches of speech beyond chance), the voice says who spoke when and the
+words of the whole call only name the agent's voice (follow_voices); otherwise each piece
+weighs its voice against its words (assign_roles). On both, the parties take turns: a pause
+and a question hand over the floor (change_logodds). When who said
 what stays uncertain, the call is marked for review (`Attribution.review`) and the
 uncertain turns carry a low `attribution`, so their words never fail the call on
 their own (qa_engine.scoring.scorecard).
@@ -18,12 +21,13 @@ their own (qa_engine.scoring.scorecard).
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
+from sklearn.cluster import AgglomerativeClustering, SpectralClustering
 
 from qa_engine import voiceprint
 from qa_engine.asr.models import load_manifest, sha256_of
@@ -39,6 +43,9 @@ from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, Speaker, SpeechRegion
 PIECE_S = 1.5
 # Two stereo channels this alike are one signal written twice (dual-mono recorders).
 DUAL_MONO_CORRELATION = 0.95
+# Neighbours of each piece in the graph the second clustering cuts (scikit-learn's default for SpectralClustering's
+# nearest-neighbour affinity); a call of no more pieces than this is clustered once.
+SPECTRAL_NEIGHBOURS = 10
 
 
 @dataclass(frozen=True)
@@ -87,14 +94,36 @@ def channel_of(agent_channel: str | int | None) -> tuple[int, str]:
 
 def separate(samples: np.ndarray, regions: list[SpeechRegion],
              model: voiceprint.VoiceprintModel | None = None) -> Separation:
-    """Two-voice segmentation of a mono mix: pieces of speech labelled 0 or 1, by voiceprint."""
+    """Two-voice segmentation of a mono mix: pieces of speech labelled 0 or 1, by voiceprint.
+
+    Two clusterings, the second only when the first does not give two voices (ClusterShape.two_voices). First,
+    agglomerative (average linkage, cosine): it keeps two people apart when they sound far apart, but as it joins the
+    nearest pieces first and the odd ones last, with two alike voices its last split is one odd piece or two (a
+    cough, a word over the other party) against the rest. Second, spectral: the pieces as a graph, each joined to
+    its nearest neighbours, cut in two where the fewest and weakest links cross (a normalised cut, as speaker
+    diarization systems cluster): two alike voices whose pieces are each nearest their own kind come apart, and odd
+    pieces cannot make a cluster of their own. Either way each piece then goes to the nearer mean voice.
+    """
     pieces = _pieces(regions)
     if len(pieces) < 3:
         return Separation([Segment(s, e, 0) for s, e in pieces], 1.0)
     model = model or voiceprint.load()
     emb = model.embed([samples[int(s * SAMPLE_RATE): int(e * SAMPLE_RATE)] for s, e in pieces])
+    first = _two_voices(pieces, emb, AgglomerativeClustering(n_clusters=2, metric="cosine",
+                                                             linkage="average").fit_predict(emb))
+    if len(pieces) <= SPECTRAL_NEIGHBOURS or cluster_shape(first).two_voices:
+        return first
+    with warnings.catch_warnings():  # a graph in two parts is two voices already: nothing to warn about
+        warnings.simplefilter("ignore", UserWarning)
+        labels = SpectralClustering(n_clusters=2, affinity="nearest_neighbors", n_neighbors=SPECTRAL_NEIGHBOURS,
+                                    random_state=0).fit_predict(emb)
+    second = _two_voices(pieces, emb, labels)
+    return second if cluster_shape(second).two_voices else first
+
+
+def _two_voices(pieces: list[tuple[float, float]], emb: np.ndarray, labels: np.ndarray) -> Separation:
+    """The pieces given to two voices, starting from `labels`."""
     weight = np.array([e - s for s, e in pieces])
-    labels = AgglomerativeClustering(n_clusters=2, metric="cosine", linkage="average").fit_predict(emb)
     for _ in range(10):  # the clusters' mean voices, each piece to the nearer (a spherical k-means)
         centroids = _centroids(emb, labels, weight)
         new = np.argmax(emb @ centroids.T, axis=1)
@@ -445,7 +474,10 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
     posterior = decode_turns(voice_says * sure_voice * TRUSTED_VOICE_LOGODDS, change_logodds(segments, texts))
     roles: list[Speaker] = ["agent" if p > 0.5 else "customer" for p in posterior]
     confidence = [min(float(abs(2.0 * p - 1.0)), naming_sure) for p in posterior]
+    # As on the decode path: where the voice changes between pieces that touch, the other party may have spoken there
+    # (one piece of the other voice inside a stretch: a word over the speaker), even if the decode kept the stretch.
     confidence = unsure_at_cuts(segments, roles, confidence)
+    confidence = unsure_at_cuts(segments, [s.label for s in segments], confidence)
     reasons = []
     if naming_sure < ATTRIBUTION_SURE:
         reasons.append(f"the words hardly tell which voice is the agent (margin {abs(naming):.1f})")

@@ -10,7 +10,7 @@ import pytest
 
 from qa_engine import speakers
 from qa_engine.speakers import channel_of, is_dual_mono
-from qa_engine.types import Turn
+from qa_engine.types import CallAnalysis, Turn
 from tests.conftest import overlap_s
 
 
@@ -297,10 +297,48 @@ def test_two_alike_voices_whose_clusters_follow_the_speech_are_followed(asr_mode
     mono = decode(audio).channels[0]
     shape = cluster_shape(separate(mono, speech_regions(mono, VadSettings(min_silence_ms=250))))
     assert shape.separation < MIN_CLUSTER_SEPARATION and shape.follows_speech and shape.two_voices, shape
-    result = analyze(audio)
+    assert_voices_followed(analyze(audio), truth)
+
+
+def assert_voices_followed(result: CallAnalysis, truth: list[dict]) -> None:
+    """Who spoke when follows the two voices: the words split as the labels split them, and the voice named the
+    agent is the agent's, or else the call is sent to review because the words hardly tell which voice it is.
+
+    Whisper base writes much nonsense on these u-law mixes of synthetic voices, and what it writes moves with the
+    process's earlier work (CTranslate2's CPU kernels are not batch- or thread-invariant, see test_batched): on the
+    dismissive-agent call the naming margin was 1.7 in a fresh process and 1.1, the other way, after the batching
+    tests. A naming that weak must be flagged, never trusted."""
     assert result.call.agent_found_by.startswith("separation by voice")
     right, n = words_to_the_right_party(result.turns, truth)
-    assert right / n >= 0.95, f"{right}/{n} words to the right party"
+    assert max(right, n - right) / n >= 0.95, f"{right}/{n} words to the right party"
+    assert right / n >= 0.95 or "hardly tell which voice" in result.call.attribution_review, (
+        f"{right}/{n} words to the right party and no review: {result.call.attribution_review!r}")
+
+
+def test_two_alike_voices_the_first_clustering_misses_are_found_by_the_second(asr_model):
+    """Held-out 6's insurance claim (two espeak voices, en-gb RP male and en-gb female, a customer with long turns):
+    agglomerative clustering splits off a few odd pieces (the smaller cluster a few per cent of the speech), so the
+    call was decoded from its words alone: 0.56 of them to the right party, the agent not found. The spectral
+    clustering that speakers.separate tries next cuts the pieces' neighbour graph into the two voices."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    from qa_engine.audio import decode
+    from qa_engine.pipeline import analyze
+    from qa_engine.speakers import _two_voices, cluster_shape, separate
+    from qa_engine.vad import VadSettings, speech_regions
+
+    audio = TWO_VOICES / "en_heldout6_insurance_claim_long.ulaw.wav"
+    labels = TWO_VOICES / "en_heldout6_insurance_claim_long.labels.json"
+    truth = json.loads(labels.read_text(encoding="utf-8"))["turns"]
+    mono = decode(audio).channels[0]
+    separation = separate(mono, speech_regions(mono, VadSettings(min_silence_ms=250)))
+    assert cluster_shape(separation).two_voices
+    pieces = [(s.start, s.end) for s in separation.segments]
+    assert separation.embeddings is not None
+    first = _two_voices(pieces, separation.embeddings, AgglomerativeClustering(
+        n_clusters=2, metric="cosine", linkage="average").fit_predict(separation.embeddings))
+    assert cluster_shape(first).minor_share < 0.2  # what the first clustering alone gives: odd pieces split off
+    assert_voices_followed(analyze(audio), truth)
 
 
 def test_clusters_follow_the_speech_only_beyond_chance():
