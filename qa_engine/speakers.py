@@ -109,19 +109,23 @@ def separate(samples: np.ndarray, regions: list[SpeechRegion],
         return Separation([Segment(s, e, 0) for s, e in pieces], 1.0)
     model = model or voiceprint.load()
     emb = model.embed([samples[int(s * SAMPLE_RATE): int(e * SAMPLE_RATE)] for s, e in pieces])
-    first = _two_voices(pieces, emb, AgglomerativeClustering(n_clusters=2, metric="cosine",
-                                                             linkage="average").fit_predict(emb))
+    first = _split_by_voice(pieces, emb, agglomerative_labels(emb))
     if len(pieces) <= SPECTRAL_NEIGHBOURS or cluster_shape(first).two_voices:
         return first
     with warnings.catch_warnings():  # a graph in two parts is two voices already: nothing to warn about
         warnings.simplefilter("ignore", UserWarning)
         labels = SpectralClustering(n_clusters=2, affinity="nearest_neighbors", n_neighbors=SPECTRAL_NEIGHBOURS,
                                     random_state=0).fit_predict(emb)
-    second = _two_voices(pieces, emb, labels)
+    second = _split_by_voice(pieces, emb, labels)
     return second if cluster_shape(second).two_voices else first
 
 
-def _two_voices(pieces: list[tuple[float, float]], emb: np.ndarray, labels: np.ndarray) -> Separation:
+def agglomerative_labels(emb: np.ndarray) -> np.ndarray:
+    """The first clustering of separate: two clusters, average linkage on cosine distance."""
+    return AgglomerativeClustering(n_clusters=2, metric="cosine", linkage="average").fit_predict(emb)
+
+
+def _split_by_voice(pieces: list[tuple[float, float]], emb: np.ndarray, labels: np.ndarray) -> Separation:
     """The pieces given to two voices, starting from `labels`."""
     weight = np.array([e - s for s, e in pieces])
     for _ in range(10):  # the clusters' mean voices, each piece to the nearer (a spherical k-means)
@@ -290,11 +294,12 @@ def change_logodds(segments: list[Segment], texts: list[str] | None = None) -> n
 
 def _ends_in_question(segments: list[Segment], texts: list[str]) -> list[bool]:
     """For each segment, whether the stretch of speech it ends (its words up to the pause) ends in a question."""
+    group = stretches(segments)
     said = ""
     out = []
     for i, text in enumerate(texts):
-        if i and segments[i].start - segments[i - 1].end >= 1e-6:
-            said = ""  # a pause: a new stretch
+        if i and group[i] != group[i - 1]:
+            said = ""
         said = f"{said} {text}".strip() if text.strip() else said
         out.append(said.endswith(QUESTION_MARKS))
     return out
@@ -414,7 +419,8 @@ def cluster_shape(separation: Separation) -> ClusterShape:
     cosine = emb @ emb.T
     within = float((cosine * pair * same).sum() / max((pair * same).sum(), 1e-9))
     between = float((cosine * pair * ~same).sum() / max((pair * ~same).sum(), 1e-9))
-    touching = [i for i in range(1, len(segments)) if segments[i].start - segments[i - 1].end < 1e-6]
+    group = stretches(segments)
+    touching = [i for i in range(1, len(segments)) if group[i] == group[i - 1]]
     share = float(label.mean())
     return ClusterShape(minor, within, between, int(min((label == 0).sum(), (label == 1).sum())), len(touching),
                         sum(int(label[i] == label[i - 1]) for i in touching), share * share + (1 - share) ** 2)

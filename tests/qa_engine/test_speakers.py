@@ -320,11 +320,9 @@ def test_two_alike_voices_the_first_clustering_misses_are_found_by_the_second(as
     agglomerative clustering splits off a few odd pieces (the smaller cluster a few per cent of the speech), so the
     call was decoded from its words alone: 0.56 of them to the right party, the agent not found. The spectral
     clustering that speakers.separate tries next cuts the pieces' neighbour graph into the two voices."""
-    from sklearn.cluster import AgglomerativeClustering
-
     from qa_engine.audio import decode
     from qa_engine.pipeline import analyze
-    from qa_engine.speakers import _two_voices, cluster_shape, separate
+    from qa_engine.speakers import _split_by_voice, agglomerative_labels, cluster_shape, separate
     from qa_engine.vad import VadSettings, speech_regions
 
     audio = TWO_VOICES / "en_heldout6_insurance_claim_long.ulaw.wav"
@@ -335,8 +333,7 @@ def test_two_alike_voices_the_first_clustering_misses_are_found_by_the_second(as
     assert cluster_shape(separation).two_voices
     pieces = [(s.start, s.end) for s in separation.segments]
     assert separation.embeddings is not None
-    first = _two_voices(pieces, separation.embeddings, AgglomerativeClustering(
-        n_clusters=2, metric="cosine", linkage="average").fit_predict(separation.embeddings))
+    first = _split_by_voice(pieces, separation.embeddings, agglomerative_labels(separation.embeddings))
     assert cluster_shape(first).minor_share < 0.2  # what the first clustering alone gives: odd pieces split off
     assert_voices_followed(analyze(audio), truth)
 
