@@ -14,6 +14,8 @@ For each recording it reports
 Truth comes from labels.json (callsynth), an RTTM file, or the channels of a stereo recording
 (`--stereo-truth`: the recording is down-mixed, and each channel's speech is its party's).
 Stereo recordings given with their labels are down-mixed first: a mono mix whose truth is known.
+A labels.json's `meta.direction` (inbound / outbound) is passed to the analysis as a recording system
+would send it; `--no-direction` measures as for a call that comes with no metadata.
 
 `--cache DIR` keeps each recording's recognised words (and its language) in DIR and replays them on
 the next run: the ASR does not depend on how the speech is split (a mono mix is decoded in its VAD
@@ -38,7 +40,7 @@ import soundfile as sf
 
 from qa_engine.audio import decode
 from qa_engine.speakers import cluster_shape, separate
-from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, CallAnalysis, Word
+from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, CallAnalysis, Direction, Word
 from qa_engine.vad import VadSettings, speech_regions
 
 Truth = list[tuple[float, float, str]]
@@ -58,6 +60,14 @@ class Result:
     sure_right: float = 0.0  # ... and of those, the share given to the right party
     review: str = ""
     analyze_s: float | None = None
+
+
+def direction_of(spec: str) -> Direction | None:
+    """Who placed the call, from a labels.json's `meta` (what a recording system sends with the call)."""
+    if not spec.endswith(".json"):
+        return None
+    direction = json.loads(Path(spec).read_text(encoding="utf-8")).get("meta", {}).get("direction")
+    return direction if direction in ("inbound", "outbound") else None
 
 
 def load_truth(audio: Path, spec: str) -> tuple[Truth, bool]:
@@ -113,13 +123,14 @@ def truth_at(truth: Truth, t: float) -> set[str]:
     return {min(truth, key=lambda x: min(abs(x[0] - t), abs(x[1] - t)))[2]}
 
 
-def analyse(mono_path: Path, cache: Path | None, key: str) -> tuple[CallAnalysis, bool]:
+def analyse(mono_path: Path, cache: Path | None, key: str,
+            direction: Direction | None = None) -> tuple[CallAnalysis, bool]:
     """The whole analysis of the mix; with a cache, its recognised words are kept and replayed (True: replayed)."""
     from qa_engine.asr.batching import transcribe_chunks
     from qa_engine.asr.transcribe import load_model
     from qa_engine.pipeline import AnalysisOptions, finish, front_end, prepare, ready
 
-    opts = AnalysisOptions()
+    opts = AnalysisOptions(direction=direction)
     kept = cache / f"{key}.words.json" if cache else None
     if kept is not None and kept.is_file():
         saved = json.loads(kept.read_text(encoding="utf-8"))
@@ -138,9 +149,10 @@ def analyse(mono_path: Path, cache: Path | None, key: str) -> tuple[CallAnalysis
     return finish(call, words), False
 
 
-def word_attribution(mono_path: Path, truth: Truth, res: Result, cache: Path | None = None, key: str = "") -> None:
+def word_attribution(mono_path: Path, truth: Truth, res: Result, cache: Path | None = None, key: str = "",
+                     direction: Direction | None = None) -> None:
     t0 = time.perf_counter()
-    analysis, replayed = analyse(mono_path, cache, key or mono_path.stem)
+    analysis, replayed = analyse(mono_path, cache, key or mono_path.stem, direction)
     res.analyze_s = None if replayed else time.perf_counter() - t0
     right = n = sure = sure_right = 0
     said = {"agent": [0, 0], "customer": [0, 0]}  # truth party -> [labelled agent, all]
@@ -166,6 +178,8 @@ def main() -> int:
     ap.add_argument("--words", action="store_true", help="also run the whole analysis (ASR) and judge each word")
     ap.add_argument("--md", type=Path, help="write the table as Markdown here too")
     ap.add_argument("--cache", type=Path, help="keep the recognised words here and replay them on the next run")
+    ap.add_argument("--no-direction", action="store_true",
+                    help="do not pass the call's direction from labels.json's meta (as a call with no metadata)")
     ap.add_argument("pairs", nargs="+")
     args = ap.parse_args()
     if len(args.pairs) % 2:
@@ -180,7 +194,8 @@ def main() -> int:
             voice, sep_s, clusters = voice_accuracy(mono, truth)
             res = Result(audio.name, len(mono) / SAMPLE_RATE, voice, sep_s, clusters)
             if args.words and parties:
-                word_attribution(mono_path, truth, res, args.cache, audio.name.split(".")[0])
+                direction = None if args.no_direction else direction_of(spec)
+                word_attribution(mono_path, truth, res, args.cache, audio.name.split(".")[0], direction)
             results.append(res)
             print(_row(res), flush=True)
     lines = _table(results)

@@ -22,7 +22,8 @@ def _options(args: argparse.Namespace):
 
     asr = AsrOptions(model=args.model, device=args.device, cpu_threads=args.threads)
     return AnalysisOptions(rubric=args.rubric, agent_channel=args.agent_channel, language=args.lang,
-                           connect_offset_s=args.connect_offset, ring_s=args.ring, asr=asr, redact_pii=args.redact)
+                           connect_offset_s=args.connect_offset, ring_s=args.ring, direction=args.direction, asr=asr,
+                           redact_pii=args.redact)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -34,6 +35,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ring", type=_seconds, metavar="S",
                    help="seconds the call rang before it connected (default: the connect offset, the ringing "
                         "a recording holds before connect)")
+    p.add_argument("--direction", choices=["inbound", "outbound"],
+                   help="who placed the call (mono recordings: on an inbound call the agent answers, so the first "
+                        "words lean to the agent)")
     p.add_argument("--model", help="ASR model name from models/manifest.yaml or a model folder (default: base)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the ASR runs")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for the ASR (0: automatic)")

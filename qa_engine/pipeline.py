@@ -45,6 +45,7 @@ from qa_engine.types import (
     SPEAKERS,
     CallAnalysis,
     CallInfo,
+    Direction,
     Speaker,
     SpeechRegion,
     Turn,
@@ -62,6 +63,9 @@ class AnalysisOptions:
     language: str | None = None  # zh / en; None = detected
     connect_offset_s: float = 0.0  # when the call connected, seconds into the recording (0: it starts at connect)
     ring_s: float | None = None  # how long it rang before connect; None: the connect offset (metrics/timing.py)
+    # Who placed the call, as the recording system says ("inbound": the customer called, so the agent answers and
+    # speaks first; "outbound"); None: not known. Used where a mono mix must be split into its parties.
+    direction: Direction | None = None
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     asr: AsrOptions = field(default_factory=AsrOptions)
     vad: VadSettings = field(default_factory=VadSettings)
@@ -200,7 +204,7 @@ def listen(call: PreparedCall, words: list[Word]) -> tuple[list[Turn], _Tracks]:
     with timer.stage("turns"):
         sureness: dict[int, float] = {}
         if tracks.mono_segments is not None:
-            words, tracks, sureness = _assign_mono(words, tracks, language, rubric)
+            words, tracks, sureness = _assign_mono(words, tracks, language, rubric, call.options.direction)
         turns = build_turns(words, tracks.regions, language)
         for t in turns:
             t.attribution = min((sureness.get(id(w), 1.0) for w in t.words), default=1.0)
@@ -313,8 +317,8 @@ def _merge_adjacent(regions: list[SpeechRegion]) -> list[SpeechRegion]:
     return out
 
 
-def _assign_mono(words: list[Word], tracks: _Tracks, language: str,
-                 rubric: Rubric) -> tuple[list[Word], _Tracks, dict[int, float]]:
+def _assign_mono(words: list[Word], tracks: _Tracks, language: str, rubric: Rubric,
+                 direction: Direction | None = None) -> tuple[list[Word], _Tracks, dict[int, float]]:
     """Give each stretch of a mono mix its party: by voice, and by what is said where the voice is unsure.
 
     Returns the words with their parties, the tracks with each party's regions, and how sure each
@@ -328,7 +332,8 @@ def _assign_mono(words: list[Word], tracks: _Tracks, language: str,
     for g, t in zip(group, texts, strict=True):
         stretch_texts[g] = join_words([stretch_texts[g], t], language) if stretch_texts[g] else t
     found = speakers.assign_roles(separation, texts, rubric.phrases_of("agent_role"),
-                                  rubric.phrases_of("customer_role"), speakers.role_logodds(stretch_texts, language))
+                                  rubric.phrases_of("customer_role"), speakers.role_logodds(stretch_texts, language),
+                                  direction)
     labelled: list[Word] = []
     sureness: dict[int, float] = {}
     for w in words:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from qa_engine.asr.text import count_units, join_words
 from qa_engine.errors import ModelError
 from qa_engine.semantic.encoders import Encoder
 from qa_engine.semantic.models import HEADS_DIR, load_encoder
-from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, Speaker, SpeechRegion, Word
+from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, Direction, Speaker, SpeechRegion, Word
 
 # The longest piece given one voice label. CAM++ needs about a second of speech to tell two
 # voices apart, and a change of speaker inside a stretch without a pause must fall between
@@ -260,6 +260,18 @@ QUESTION_HANDOVER_LOGODDS = float(np.log(9.0))
 QUESTION_MARKS = ("?", "？")
 
 
+# Who speaks first. On an inbound call the customer dialled and the agent answers: the first stretch of speech is the
+# agent's greeting, 9 times in 10 (the tenth: a late answer, where the caller says 喂 / "hello?" into the silence).
+# On an outbound call nothing is assumed: a recording may start at the callee's "hello?" or at the agent's first
+# words (a dialler connects the agent once the callee has answered), and both are common.
+INBOUND_OPENING_LOGODDS = float(np.log(9.0))
+
+
+def opening_logodds(direction: Direction | None) -> float:
+    """Log-odds that the first stretch of speech is the agent's, from who placed the call."""
+    return INBOUND_OPENING_LOGODDS if direction == "inbound" else 0.0
+
+
 # One-sided 95 % (z = 1.645) for the lower end of the voices' agreement with the words.
 AGREEMENT_Z = 1.645
 
@@ -427,8 +439,9 @@ def cluster_shape(separation: Separation) -> ClusterShape:
 
 
 def stretch_words(segments: list[Segment], texts: list[str], agent_cues: list[str], customer_cues: list[str],
-                  meaning: np.ndarray | None) -> tuple[list[int], np.ndarray]:
-    """Each segment's stretch, and each stretch's words as log-odds for the agent (role head plus role phrases)."""
+                  meaning: np.ndarray | None, direction: Direction | None = None) -> tuple[list[int], np.ndarray]:
+    """Each segment's stretch, and what says each stretch is the agent's, as log-odds: its words (role head plus
+    role phrases) and, for the first stretch, who placed the call (opening_logodds)."""
     group = stretches(segments)
     n_groups = group[-1] + 1
     group_text = ["" for _ in range(n_groups)]
@@ -436,6 +449,9 @@ def stretch_words(segments: list[Segment], texts: list[str], agent_cues: list[st
         group_text[g] = f"{group_text[g]} {t}".strip() if t else group_text[g]
     words = np.zeros(n_groups) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
     words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in group_text])
+    # The greeting is the first stretch with words: a click or a breath the VAD kept before it says nothing.
+    first_said = next((g for g, t in enumerate(group_text) if t), 0)
+    words[first_said] += opening_logodds(direction)
     return group, words
 
 
@@ -498,26 +514,27 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
 
 
 def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str], customer_cues: list[str],
-                 meaning: np.ndarray | None = None) -> Attribution:
+                 meaning: np.ndarray | None = None, direction: Direction | None = None) -> Attribution:
     """Each segment's party, how sure it is, and how it was decided.
 
     Two well-formed voice clusters (ClusterShape.two_voices) are followed as they are, the words only naming
     which is the agent (follow_voices). Otherwise the voices may be one voice, or two alike:
 
     Evidence, in log-odds that a piece is the agent's: its words (what the stretch of speech it
-    belongs to says: the role head's `meaning` log-odds plus the rubric's role phrases), and its
-    voice. The voice is the nearer of the two parties' voices enrolled from the stretches whose words
-    are clear, or, without such stretches on both sides, its cluster (the cluster whose stretches
-    read most like the agent's is the agent's); it is weighed by how much nearer it is, and by how
-    often the voice agrees with the clearly worded stretches (two alike voices weigh nothing).
+    belongs to says: the role head's `meaning` log-odds plus the rubric's role phrases; on an inbound
+    call the first stretch also leans to the agent, who answers), and its voice. The voice is the
+    nearer of the two parties' voices enrolled from the stretches whose words are clear, or, without
+    such stretches on both sides, its cluster (the cluster whose stretches read most like the agent's
+    is the agent's); it is weighed by how much nearer it is, and by how often the voice agrees with
+    the clearly worded stretches (two alike voices weigh nothing).
     """
     segments = separation.segments
     if not segments:
         return Attribution([], [], "separation (no speech)")
-    group, words = stretch_words(segments, texts, agent_cues, customer_cues, meaning)
+    group, words = stretch_words(segments, texts, agent_cues, customer_cues, meaning, direction)
     shape = cluster_shape(separation)
     if shape.two_voices:
-        return follow_voices(separation, shape, group, words, texts)
+        return _noting_opening(follow_voices(separation, shape, group, words, texts), direction)
     n_groups = len(words)
     # A voiceprint of less than a second of speech says little (CAM++ needs about one): it weighs by its length.
     sure_voice = np.array([min(1.0, max(0.0, s.voice_margin) / VOICE_SURE) * min(1.0, (s.end - s.start) / VOICE_MIN_S)
@@ -578,6 +595,13 @@ def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str]
         reasons.append(reason)
     review = "; ".join(reasons) + ": check who said what" if reasons else ""
     how = "voice and words" if voice_weight > 0 else "words (voices too alike)"
-    return Attribution(roles, confidence, (f"separation by {how}: agent = the voice whose words read as the "
-                                           f"agent's; {agree:.0%} of clearly worded stretches agree with their "
-                                           "voice"), review)
+    return _noting_opening(Attribution(roles, confidence, (f"separation by {how}: agent = the voice whose words "
+                                                           f"read as the agent's; {agree:.0%} of clearly worded "
+                                                           "stretches agree with their voice"), review), direction)
+
+
+def _noting_opening(found: Attribution, direction: Direction | None) -> Attribution:
+    """`found` telling the inspector that who placed the call was weighed (opening_logodds)."""
+    if not opening_logodds(direction):
+        return found
+    return replace(found, found_by=f"{found.found_by}; an inbound call: the first words lean to the agent, who answers")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 Speaker = Literal["agent", "customer"]
+Direction = Literal["inbound", "outbound"]  # who placed the call: the customer (inbound) or the agent
 SPEAKERS: tuple[Speaker, Speaker] = ("agent", "customer")
 SAMPLE_RATE = 16000  # every track is resampled to what Whisper expects
 # Below this a turn's party (Turn.attribution) is uncertain: its words go to review, never fail the call alone.

@@ -27,7 +27,8 @@ Submitter = Annotated[ApiKey, Depends(require("client", "admin"))]
 Reviewer = Annotated[ApiKey, Depends(require("inspector", "supervisor", "admin"))]
 BATCH_MAX_FILES = 100
 
-METADATA_DOC = ("JSON object: external_id, agent_id, agent_name, team, direction (inbound|outbound), "
+METADATA_DOC = ("JSON object: external_id, agent_id, agent_name, team, direction (inbound|outbound; on a mono "
+                "recording the agent answers an inbound call), "
                 "started_at, connected_at (ISO 8601), agent_channel (left|right), language (zh|en), "
                 "rubric (id or id@version). Example: " + json.dumps(
                     {"external_id": "rec-1", "agent_id": "A1", "team": "billing", "agent_channel": "left"}))

@@ -248,6 +248,21 @@ def test_batch_submit(server: Server, keys: dict[str, str]) -> None:
         assert c.delete(f"/v1/calls/{out[0]['id']}").status_code == 204
 
 
+def test_the_direction_sent_with_a_mono_call_reaches_the_analysis(server: Server, keys: dict[str, str]) -> None:
+    """A recording system's `direction`: on an inbound mono call the agent answers, and the inspector is told that
+    this was weighed when the parties were split."""
+    mono = (ROOT / "tests" / "fixtures" / "calls" / "zh_mono_good.mono.wav").read_bytes()
+    with server.client(keys["client"]) as c:
+        r = submit(c, "mono.wav", {"direction": "inbound", "language": "zh"}, content=mono)
+        assert r.status_code == 202, r.text
+        done = wait_done(c, r.json()["id"])
+        assert done["status"] == "done", done
+        call = c.get(f"/v1/calls/{done['id']}/analysis").json()["call"]
+        assert "an inbound call: the first words lean to the agent" in call["agent_found_by"]
+        assert is_problem(submit(c, "mono.wav", {"direction": "sideways"}, content=mono), 422)["errors"][0][
+            "field"] == "metadata.direction"
+
+
 @pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/healthz"])
 def test_public_pages(server: Server, path: str) -> None:
     assert httpx.get(server.base + path).status_code == 200

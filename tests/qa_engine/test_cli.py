@@ -76,6 +76,16 @@ def test_agent_channel_right_swaps_the_parties(call_path):
     assert not [e for e in d["events"] if e["type"] == "forbidden_phrase"]
 
 
+def test_direction_is_weighed_on_a_mono_call_and_a_wrong_one_is_refused(call_path):
+    out = run("analyze", call_path("zh_mono_good"), "--json", "--direction", "inbound")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert "an inbound call: the first words lean to the agent" in d["call"]["agent_found_by"]
+    assert d["turns"][0]["speaker"] == "agent" and d["turns"][0]["text"].startswith("您好")
+    bad = run("analyze", call_path("zh_mono_good"), "--direction", "sideways")
+    assert bad.returncode == 2 and "invalid choice: 'sideways'" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_analyze_text_report(call_path):
     out = run("analyze", call_path("zh_ulaw_forbidden"), "--lang", "zh")
     assert out.returncode == 0, out.stderr

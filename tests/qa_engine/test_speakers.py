@@ -218,6 +218,51 @@ def test_the_answer_after_a_question_is_taken_for_the_other_party():
     assert zh[2] == pytest.approx(with_question[2])  # the full-width question mark too
 
 
+def test_the_first_words_of_an_inbound_call_lean_to_the_agent_who_answers():
+    """Who placed the call, as the recording system sends it: on an inbound call the agent answers, so the first
+    stretch leans to the agent; an outbound call assumes nothing; a caller's clear 喂？有人吗？ into a late answer
+    still reads as the customer's."""
+    from qa_engine.speakers import INBOUND_OPENING_LOGODDS, Segment, Separation, assign_roles, opening_logodds
+
+    assert opening_logodds("inbound") == INBOUND_OPENING_LOGODDS > 2
+    assert opening_logodds("outbound") == opening_logodds(None) == 0.0
+    # six stretches a second apart (a pause that hands over the floor), one voice, words that say nothing
+    segments = [Segment(2.0 * k, 2.0 * k + 1.0, 0) for k in range(6)]
+    vague = np.zeros(6)
+    unknown = assign_roles(Separation(segments, 0.9), [""] * 6, [], [], vague)
+    outbound = assign_roles(Separation(segments, 0.9), [""] * 6, [], [], vague, "outbound")
+    inbound = assign_roles(Separation(segments, 0.9), [""] * 6, [], [], vague, "inbound")
+    assert unknown.confidence == outbound.confidence and max(unknown.confidence) < 0.1
+    assert inbound.roles[:3] == ["agent", "customer", "agent"]
+    assert inbound.confidence[0] > 0.7 and "inbound call" in inbound.found_by and "inbound" not in unknown.found_by
+    click = ["", "thank you for calling", "", "", "", ""]  # a click the VAD kept says nothing: the greeting follows
+    assert assign_roles(Separation(segments, 0.9), click, [], [], vague, "inbound").roles[1] == "agent"
+    late = np.array([-4.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # the caller's 喂？喂？有人吗？ before the agent picks up
+    assert assign_roles(Separation(segments, 0.9), [""] * 6, [], [], late, "inbound").roles[:2] == ["customer", "agent"]
+
+
+def test_on_two_voices_the_one_that_answers_an_inbound_call_is_named_the_agent():
+    """Held-out 3's insurance call: two voices followed right, but garbled words named the wrong one (margin 0.9), so
+    every turn was swapped. On an inbound call the voice that answers leans to the agent, unless the words say
+    otherwise more strongly."""
+    from qa_engine.speakers import Segment, Separation, assign_roles, cluster_shape
+
+    rng = np.random.default_rng(0)
+    voices = np.eye(192)[:2]
+    # ten one-piece stretches two seconds apart, the two voices in turn, the first voice answering
+    segments = [Segment(2.0 * k, 2.0 * k + 1.2, k % 2, 0.9) for k in range(10)]
+    emb = voices[[k % 2 for k in range(10)]] + 0.01 * rng.standard_normal((10, 192))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    separation = Separation(segments, 0.0, emb)
+    assert cluster_shape(separation).two_voices
+    garbled = np.array([-0.2 if k % 2 == 0 else 0.0 for k in range(10)])  # the answering voice's words read wrong
+    assert assign_roles(separation, [""] * 10, [], [], garbled).roles[0] == "customer"
+    inbound = assign_roles(separation, [""] * 10, [], [], garbled, "inbound")
+    assert inbound.roles == ["agent", "customer"] * 5 and "inbound call" in inbound.found_by
+    clear = np.array([-3.0 if k % 2 == 0 else 3.0 for k in range(10)])  # words that clearly say otherwise win
+    assert assign_roles(separation, [""] * 10, [], [], clear, "inbound").roles[0] == "customer"
+
+
 def test_voice_agreement_counts_only_beyond_chance():
     from qa_engine.speakers import agreement_floor
 
