@@ -40,7 +40,7 @@ import soundfile as sf
 
 from qa_engine.audio import decode
 from qa_engine.speakers import cluster_shape, separate
-from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, CallAnalysis, Direction, Word
+from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, CallAnalysis, Direction, Word, as_direction
 from qa_engine.vad import VadSettings, speech_regions
 
 Truth = list[tuple[float, float, str]]
@@ -66,8 +66,7 @@ def direction_of(spec: str) -> Direction | None:
     """Who placed the call, from a labels.json's `meta` (what a recording system sends with the call)."""
     if not spec.endswith(".json"):
         return None
-    direction = json.loads(Path(spec).read_text(encoding="utf-8")).get("meta", {}).get("direction")
-    return direction if direction in ("inbound", "outbound") else None
+    return as_direction(json.loads(Path(spec).read_text(encoding="utf-8")).get("meta", {}).get("direction"))
 
 
 def load_truth(audio: Path, spec: str) -> tuple[Truth, bool]:

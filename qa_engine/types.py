@@ -8,13 +8,20 @@ metrics -> TurnMetrics / CallMetrics, detectors -> Event, scoring -> Scorecard.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
 Speaker = Literal["agent", "customer"]
 Direction = Literal["inbound", "outbound"]  # who placed the call: the customer (inbound) or the agent
 SPEAKERS: tuple[Speaker, Speaker] = ("agent", "customer")
+
+
+def as_direction(value: object) -> Direction | None:
+    """`value` as a Direction; None when it is none (metadata comes from outside: anything else is unknown)."""
+    return cast(Direction, value) if value in get_args(Direction) else None
+
+
 SAMPLE_RATE = 16000  # every track is resampled to what Whisper expects
 # Below this a turn's party (Turn.attribution) is uncertain: its words go to review, never fail the call alone.
 # 0.8 is 9 to 1 (|log-odds| 2.2): a fatal finding asks for a party that sure, as the semantic findings ask 0.9.

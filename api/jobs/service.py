@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ from api.webhooks import service as webhooks
 from qa_engine import AnalysisOptions, AudioError, CallAnalysis, QAError, RubricError, TranscriptError
 from qa_engine.pipeline import analyze_transcript
 from qa_engine.transcript import read_transcript
-from qa_engine.types import Direction
+from qa_engine.types import as_direction
 
 log = logging.getLogger("api.jobs")
 
@@ -155,10 +155,10 @@ def options_for(session: Session, settings: Settings, call: Call) -> AnalysisOpt
     offset = 0.0
     if call.started_at and call.connected_at:
         offset = max(0.0, (call.connected_at - call.started_at).total_seconds())
-    # The upload schema admits only these two; anything else in an old row is no direction, not a failed job.
-    direction = cast(Direction, call.direction) if call.direction in get_args(Direction) else None
+    # The upload schema admits only the two directions; anything else in an old row is no direction, not a failed job.
     return AnalysisOptions(rubric=rubric_path, agent_channel=call.agent_channel, language=call.language,
-                           connect_offset_s=offset, direction=direction, max_duration_s=settings.max_duration_s)
+                           connect_offset_s=offset, direction=as_direction(call.direction),
+                           max_duration_s=settings.max_duration_s)
 
 
 def summary_fields(scorecard: dict[str, Any]) -> dict[str, Any]:

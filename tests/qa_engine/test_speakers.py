@@ -223,9 +223,13 @@ def test_the_first_words_of_an_inbound_call_lean_to_the_agent_who_answers():
     stretch leans to the agent; an outbound call assumes nothing; a caller's clear 喂？有人吗？ into a late answer
     still reads as the customer's."""
     from qa_engine.speakers import INBOUND_OPENING_LOGODDS, Segment, Separation, assign_roles, opening_logodds
+    from qa_engine.types import as_direction
 
     assert opening_logodds("inbound") == INBOUND_OPENING_LOGODDS > 2
     assert opening_logodds("outbound") == opening_logodds(None) == 0.0
+    # metadata comes from outside: only the two directions are read as one
+    assert [as_direction(v) for v in ("inbound", "outbound", "Inbound", "", None, 1)] == ["inbound", "outbound"] + [
+        None] * 4
     # six stretches a second apart (a pause that hands over the floor), one voice, words that say nothing
     segments = [Segment(2.0 * k, 2.0 * k + 1.0, 0) for k in range(6)]
     vague = np.zeros(6)
