@@ -12,7 +12,8 @@ clusters are two people (cluster_shape: a fair share each, and far apart or, ali
 their voice inside stretches of speech beyond chance), the voice says who spoke when and the
 words of the whole call only name the agent's voice (follow_voices); otherwise each piece
 weighs its voice against its words (assign_roles). On both, the parties take turns: a pause
-and a question hand over the floor (change_logodds). When who said
+and a question hand over the floor (change_logodds), and on an inbound call the agent answers,
+so the first words lean to the agent (opening_logodds). When who said
 what stays uncertain, the call is marked for review (`Attribution.review`) and the
 uncertain turns carry a low `attribution`, so their words never fail the call on
 their own (qa_engine.scoring.scorecard).
