@@ -61,7 +61,10 @@ def main(argv: list[str]) -> int:
     synth_mod.subprocess = type("Sub", (), {"run": staticmethod(run)})
     if "--zh-customer-scale" in argv:
         at = argv.index("--zh-customer-scale")
-        scale = float(argv[at + 1])
+        try:
+            scale = float(argv[at + 1])
+        except (IndexError, ValueError):
+            raise SystemExit("--zh-customer-scale needs a factor, e.g. 0.85") from None
         argv = argv[:at] + argv[at + 2:]
         _customer_voice_by_scale(synth_mod, speakers_in_order, scale)
     return int(synth_mod.main(argv))
