@@ -50,9 +50,6 @@ from qa_engine.semantic.models import load_encoder  # noqa: E402
 from qa_engine.speakers import ROLE_ENCODER, role_head_path  # noqa: E402
 
 LANGS = ("zh", "en")
-SEMANTIC_SETS = [ROOT / "benchmarks" / "semantic" / f"utterances_{lang}.tsv" for lang in LANGS]
-ROLE_SETS = [ROOT / "benchmarks" / "speakers" / f"role_lines_{lang}.tsv" for lang in LANGS]
-HEARD_SETS = [ROOT / "benchmarks" / "speakers" / f"role_lines_heard_{lang}.tsv" for lang in LANGS]
 SHARED_CALLS = Path("/work/shared/corpus/calls")
 # Lines this alike (difflib ratio over letters and digits) are the same line written twice.
 SAME_LINE = 0.8
@@ -81,6 +78,18 @@ def read_lines(path: Path, role_col: int, text_col: int) -> list[tuple[str, bool
         cols = line.split("\t")
         out.append((cols[text_col], cols[role_col] == "agent"))
     return out
+
+
+def training_lines(lang: str) -> list[tuple[str, bool]]:
+    """The lines of one language, each with whether it is the agent's: the semantic layer's labelled utterances and
+    the role lines."""
+    return (read_lines(ROOT / "benchmarks" / "semantic" / f"utterances_{lang}.tsv", 0, 2)
+            + read_lines(ROOT / "benchmarks" / "speakers" / f"role_lines_{lang}.tsv", 0, 1))
+
+
+def heard_path(lang: str) -> Path:
+    """Where hear_role_lines.py keeps the lines of one language as Whisper heard them."""
+    return ROOT / "benchmarks" / "speakers" / f"role_lines_heard_{lang}.tsv"
 
 
 def heard_lines(path: Path) -> dict[str, str]:
@@ -116,9 +125,9 @@ def main() -> int:
     groups: list[int] = []
     langs: list[str] = []
     left_out = 0
-    for lang, sem, role, heard_set in zip(LANGS, SEMANTIC_SETS, ROLE_SETS, HEARD_SETS, strict=True):
-        heard = heard_lines(heard_set) if args.heard else {}
-        for text, is_agent in read_lines(sem, 0, 2) + read_lines(role, 0, 1):
+    for lang in LANGS:
+        heard = heard_lines(heard_path(lang)) if args.heard else {}
+        for text, is_agent in training_lines(lang):
             norm = _norm(text)
             if any(difflib.SequenceMatcher(None, norm, c).ratio() >= SAME_LINE for c in held_back):
                 left_out += 1

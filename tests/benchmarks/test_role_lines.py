@@ -24,9 +24,8 @@ def test_every_heard_line_is_a_training_line_and_each_training_line_was_heard(la
     (`python benchmarks/speakers/hear_role_lines.py --lang LANG`), or `train_role_head.py --heard` trains on copies
     of lines that no longer exist and leaves the new ones out."""
     trainer = _train_role_head()
-    written = {text for path in (*trainer.SEMANTIC_SETS, *trainer.ROLE_SETS) if path.stem.endswith(lang)
-               for text, _ in trainer.read_lines(path, 0, 2 if path in trainer.SEMANTIC_SETS else 1)}
-    heard = trainer.heard_lines(SPEAKERS / f"role_lines_heard_{lang}.tsv")
+    written = {text for text, _ in trainer.training_lines(lang)}
+    heard = trainer.heard_lines(trainer.heard_path(lang))
     assert set(heard) == written
     assert all(copy.strip() for copy in heard.values())
 
