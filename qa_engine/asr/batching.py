@@ -54,6 +54,13 @@ WINDOW_S = 30.0  # Whisper's encoder sees exactly 30 s
 COMPRESSION_RATIO_MAX = 2.4
 LOG_PROB_MIN = -1.0
 NO_SPEECH_MIN = 0.6
+# Whisper's batched decode (no timestamp tokens) may end a window early or pass over a quiet
+# turn between louder ones: speech the VAD heard comes back without a word (the customer's question,
+# the agent's closing "感谢您的来电，再见"). Inside a chunk of speech the VAD leaves no pause longer than
+# its minimum silence (0.4 s), and the chunk's padding adds a quarter second at each end, so a second
+# without a word is speech passed over (or a sound the VAD took for speech): it is decoded once more on
+# its own, and Whisper's own no-speech test still drops it if it holds no speech.
+WORDLESS_RETRY_S = 1.0
 
 
 @dataclass
@@ -158,8 +165,11 @@ def add_features(model: WhisperModel | Any, windows: list[Window]) -> None:
 
 
 def decode_batch(model: WhisperModel, windows: list[Window], language: str, options: AsrOptions,
-                 stats: BatchStats | None = None) -> list[list[Word]]:
-    """Words of each window, on its call's clock, with their parties; one batched pass."""
+                 stats: BatchStats | None = None, again: bool = True) -> list[list[Word]]:
+    """Words of each window, on its call's clock, with their parties; one batched pass.
+
+    With `again`, each chunk of speech that came back without a word (wordless_pieces) is decoded once more
+    on its own, in a second batched pass, and its words join its window's."""
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
     add_features(model, [w for w in windows if w.features is None])
     features = np.stack([_features_of(w) for w in windows])
@@ -180,7 +190,41 @@ def decode_batch(model: WhisperModel, windows: list[Window], language: str, opti
             continue
         packed = [word for sub in subsegments for word in words_of(sub.get("words") or [], language)]
         results.append(route_words(packed, w.spans, [c.speaker for c in w.chunks]))
+    if again:
+        missed = [(i, piece) for i, w in enumerate(windows) for piece in wordless_pieces(w, results[i])]
+        if missed:
+            if stats is not None:
+                stats.wordless_retries += len(missed)
+            redone = decode_batch(model, [piece for _, piece in missed], language, options, stats, again=False)
+            for (i, _), words in zip(missed, redone, strict=True):
+                results[i] = sorted(results[i] + words, key=lambda x: (x.start, x.end))
     return results
+
+
+GAP_EDGE_S = 0.5  # where to look for a quiet moment to cut at, inside each end of a gap
+
+
+def wordless_pieces(w: Window, words: list[Word], min_s: float = WORDLESS_RETRY_S) -> list[Window]:
+    """Each stretch of at least `min_s` inside a chunk of `w` that no word of `words` covers, as a window of its
+    own, cut at the quietest moment within GAP_EDGE_S of each end."""
+    out = []
+    offset = 0  # where the chunk's samples start in the packed audio
+    for chunk, span in zip(w.chunks, w.spans, strict=True):
+        start, end = span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE
+        said = sorted((x.start, x.end) for x in words if start <= (x.start + x.end) / 2 <= end)
+        edges = [start] + [t for pair in said for t in pair] + [end]
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            if b - a >= min_s:
+                # Cut at the quietest moment near each end: Whisper times a clip's first word from the clip's start
+                # when sound leads in (the tail of the word before), and that word would land in the stretch before.
+                sound = w.audio[offset:offset + span["end"] - span["start"]]
+                a = _quietest(sound, a - start, a - start + GAP_EDGE_S) + start
+                b = _quietest(sound, b - start - GAP_EDGE_S, b - start) + start
+                i, j = round((a - start) * SAMPLE_RATE), round((b - start) * SAMPLE_RATE)
+                out.append(Window([SpeechChunk(chunk.speaker, a, b)], w.audio[offset + i:offset + j],
+                                  [{"start": span["start"] + i, "end": span["start"] + j}], call=w.call))
+        offset += span["end"] - span["start"]
+    return out
 
 
 def detection_features(model: WhisperModel | Any, speech: np.ndarray) -> np.ndarray:
@@ -247,6 +291,7 @@ class BatchStats:
     windows: int = 0
     window_audio_s: float = 0.0
     fallbacks: int = 0  # windows decoded again alone
+    wordless_retries: int = 0  # chunks of speech that came back without a word, decoded again on their own
     failed_windows: int = 0
     mixed_batches: int = 0  # batches holding windows of more than one call
     detections: int = 0  # calls whose language was detected (their encoder passes batched too)

@@ -7,13 +7,22 @@ import threading
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from qa_engine import AnalysisOptions, AsrOptions, ModelError
-from qa_engine.asr.batching import BatchScheduler, Window, add_features, decode_batch, plan_windows
+from qa_engine.asr.batching import (
+    BatchScheduler,
+    BatchStats,
+    Window,
+    add_features,
+    decode_batch,
+    plan_windows,
+    wordless_pieces,
+)
 from qa_engine.asr.transcribe import SpeechChunk, chunks_of, detect_language
 from qa_engine.audio import decode
 from qa_engine.pipeline import prepare
-from qa_engine.types import SAMPLE_RATE, Speaker
+from qa_engine.types import SAMPLE_RATE, Speaker, Word
 from qa_engine.vad import speech_regions
 from tests.conftest import call_file
 
@@ -145,8 +154,6 @@ def test_language_questions_through_the_scheduler_are_answered_as_for_one_call(a
 
 def test_batches_group_windows_of_like_length_and_the_oldest_never_waits_behind_them(asr_model):
     """Beams of a batch end together when its windows are alike in length: less decoding wasted on padding."""
-    from qa_engine.types import Word
-
     lengths = [10.0, 29.0, 5.0, 28.0, 30.0, 11.0, 27.0, 6.0]
     windows = [Window([], np.zeros(int(s * SAMPLE_RATE), dtype=np.float32), [], features=np.zeros(1)) for s in lengths]
     batches: list[list[float]] = []
@@ -161,3 +168,57 @@ def test_batches_group_windows_of_like_length_and_the_oldest_never_waits_behind_
     ticket.result()
     scheduler.close()
     assert batches == [[10.0, 5.0, 11.0, 6.0], [29.0, 28.0, 30.0, 27.0]]
+
+
+def test_wordless_pieces_are_the_gaps_of_a_second_or_more_cut_where_they_are_quiet():
+    # A recording that sounds all along but for short quiet moments; two chunks of it packed end to end.
+    rng = np.random.default_rng(0)
+    recording = rng.normal(0, 0.1, 13 * SAMPLE_RATE).astype(np.float32)
+    for t in (1.7, 2.8, 10.6, 11.8):  # 60 ms quiet moments
+        recording[round((t - 0.03) * SAMPLE_RATE):round((t + 0.03) * SAMPLE_RATE)] = 0.0
+    spans = [{"start": 0, "end": 5 * SAMPLE_RATE}, {"start": 10 * SAMPLE_RATE, "end": 12 * SAMPLE_RATE}]
+    audio = np.concatenate([recording[sp["start"]:sp["end"]] for sp in spans])
+    w = Window([SpeechChunk("agent", 0.0, 5.0), SpeechChunk("customer", 10.0, 12.0)], audio, spans)
+    said = [Word("好", 0.3, 1.5, 0.9, "agent"), Word("的", 3.0, 4.8, 0.9, "agent"),  # 1.5 s unsaid between
+            Word("嗯", 10.2, 10.4, 0.9, "customer")]  # 1.6 s unsaid after, to the chunk's end
+    pieces = wordless_pieces(w, said)
+    # Each gap is cut at the quiet moment within half a second of each of its ends.
+    assert [(p.chunks[0].speaker, p.chunks[0].start, p.chunks[0].end) for p in pieces] == [
+        ("agent", pytest.approx(1.7, abs=0.03), pytest.approx(2.8, abs=0.03)),
+        ("customer", pytest.approx(10.6, abs=0.03), pytest.approx(11.8, abs=0.03))]
+    # A piece holds the recording's own samples at its own place.
+    for p in pieces:
+        assert np.array_equal(p.audio, recording[p.spans[0]["start"]:p.spans[0]["end"]])
+    # Pauses under a second (a breath, the padding at a chunk's ends) are not gaps.
+    breaths = [Word("是", 1.9, 2.6, 0.9, "agent"), Word("啊", 10.9, 11.5, 0.9, "customer")]
+    assert wordless_pieces(w, said + breaths) == []
+
+
+def test_a_turn_the_batched_decode_passes_over_is_decoded_again_on_its_own(asr_model, tmp_path):
+    # zh_loud_and_quiet mixed to mono: between the agent's greeting and a turn 14 dB louder, the batched decode
+    # passed over the customer's question (6.6-9.4 s) and returned no word for it.
+    mono = tmp_path / "loud_and_quiet.mono.wav"
+    sf.write(mono, decode(call_file("zh_loud_and_quiet")).channels.mean(axis=0), SAMPLE_RATE, subtype="PCM_16")
+    call = prepare(mono, AnalysisOptions(), asr_model, "base")
+    signals, chunks = call.asr_input()
+    windows = plan_windows(signals, chunks)
+    stats = BatchStats()
+    words = [w for ws in decode_batch(asr_model, windows, "zh", AsrOptions(), stats) for w in ws]
+    question = "".join(w.text for w in words if 6.4 <= (w.start + w.end) / 2 <= 9.6)
+    assert "查一下" in question and "为什么" in question, question
+    assert stats.wordless_retries >= 1
+    # Nothing said twice: the words around the gap are not decoded again into it.
+    assert "".join(w.text for w in words).count("可以帮您") == 2  # the greeting's and the closing's
+
+
+def test_a_wordless_piece_without_speech_stays_without_words(asr_model):
+    # A second and a half of line hiss where the VAD heard something: decoded again, Whisper's no-speech test
+    # drops it instead of writing a phrase it imagines (谢谢观看, "Thank you.").
+    rng = np.random.default_rng(3)
+    hiss = (rng.normal(0, 10 ** (-50 / 20), int(1.5 * SAMPLE_RATE))).astype(np.float32)
+    span = {"start": 20 * SAMPLE_RATE, "end": int(21.5 * SAMPLE_RATE)}
+    w = Window([SpeechChunk("customer", 20.0, 21.5)], hiss, [span])
+    for lang in ("zh", "en"):
+        stats = BatchStats()
+        assert decode_batch(asr_model, [w], lang, AsrOptions(), stats) == [[]]
+        assert stats.wordless_retries == 1
