@@ -53,7 +53,7 @@ class _BatchCollector(Collector):
         yield CounterMetricFamily("qa_asr_fallback_windows", "windows decoded again alone (looked like a failure)",
                                   value=st.fallbacks)
         yield CounterMetricFamily("qa_asr_wordless_retries",
-                                  "stretches of speech that came back without a word, decoded again on their own",
+                                  "gaps of a second or more without a word inside speech, decoded again on their own",
                                   value=st.wordless_retries)
         yield CounterMetricFamily("qa_asr_busy_seconds", "time the ASR model spent decoding batches",
                                   value=st.asr_busy_s)

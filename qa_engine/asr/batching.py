@@ -168,8 +168,8 @@ def decode_batch(model: WhisperModel, windows: list[Window], language: str, opti
                  stats: BatchStats | None = None, again: bool = True) -> list[list[Word]]:
     """Words of each window, on its call's clock, with their parties; one batched pass.
 
-    With `again`, each chunk of speech that came back without a word (wordless_pieces) is decoded once more
-    on its own, in a second batched pass, and its words join its window's."""
+    With `again`, each second or more of a chunk that no word covers (wordless_pieces) is decoded once more on
+    its own, in a second batched pass, and its words join its window's."""
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
     add_features(model, [w for w in windows if w.features is None])
     features = np.stack([_features_of(w) for w in windows])
@@ -221,6 +221,8 @@ def wordless_pieces(w: Window, words: list[Word], min_s: float = WORDLESS_RETRY_
                 a = _quietest(sound, a - start, a - start + GAP_EDGE_S) + start
                 b = _quietest(sound, b - start - GAP_EDGE_S, b - start) + start
                 i, j = round((a - start) * SAMPLE_RATE), round((b - start) * SAMPLE_RATE)
+                if j - i < SAMPLE_RATE // 10:  # too short to decode (transcribe_chunks skips the same)
+                    continue
                 out.append(Window([SpeechChunk(chunk.speaker, a, b)], w.audio[offset + i:offset + j],
                                   [{"start": span["start"] + i, "end": span["start"] + j}], call=w.call))
         offset += span["end"] - span["start"]
@@ -291,7 +293,7 @@ class BatchStats:
     windows: int = 0
     window_audio_s: float = 0.0
     fallbacks: int = 0  # windows decoded again alone
-    wordless_retries: int = 0  # chunks of speech that came back without a word, decoded again on their own
+    wordless_retries: int = 0  # gaps of a second or more without a word inside a chunk, decoded again on their own
     failed_windows: int = 0
     mixed_batches: int = 0  # batches holding windows of more than one call
     detections: int = 0  # calls whose language was detected (their encoder passes batched too)

@@ -61,6 +61,8 @@ def test_two_workers_share_batches(tmp_path: Path) -> None:
         windows, batches = counter(m, "qa_asr_windows_total"), counter(m, "qa_asr_batches_total")
         # One window per call; the two English calls were in flight together and shared a batch.
         assert windows == 3 and batches == 2, (windows, batches)
+        # Clean stereo calls leave no speech without words: nothing was decoded a second time.
+        assert counter(m, "qa_asr_wordless_retries_total") == 0
     finally:
         srv.stop()
 
