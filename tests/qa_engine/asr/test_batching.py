@@ -1,4 +1,5 @@
-"""Cross-call batching: windows are planned whole, every word goes home, one bad call fails alone."""
+"""Cross-call batching: windows are planned whole, every word goes home, one bad call fails alone,
+speech passed over is decoded again."""
 
 from __future__ import annotations
 
