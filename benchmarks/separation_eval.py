@@ -9,6 +9,8 @@ For each recording it reports
   (agent/customer), each word judged at its middle against the labelled turns;
 - `agent`: whether the agent was identified (most of the agent's words labelled agent and most
   of the customer's labelled customer); `review`: whether the call was sent to review, and why;
+- what the transcript lost or invented, over all calls: labelled turns no recognised word falls in, and
+  recognised words more than half a second away from every labelled turn;
 - the time the separation took and the time of the whole analysis on CPU.
 
 Truth comes from labels.json (callsynth), an RTTM file, or the channels of a stereo recording
@@ -32,7 +34,7 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,7 @@ from qa_engine.types import ATTRIBUTION_SURE, SAMPLE_RATE, CallAnalysis, Directi
 from qa_engine.vad import VadSettings, speech_regions
 
 Truth = list[tuple[float, float, str]]
+STRAY_S = 0.5
 
 
 @dataclass
@@ -60,6 +63,9 @@ class Result:
     sure_right: float = 0.0  # ... and of those, the share given to the right party
     review: str = ""
     analyze_s: float | None = None
+    n_turns: int = 0  # labelled turns
+    unheard: list[float] = field(default_factory=list)  # the length of each labelled turn no recognised word falls in
+    stray: int = 0  # recognised words more than STRAY_S away from every labelled turn (heard where nobody spoke)
 
 
 def direction_of(spec: str) -> Direction | None:
@@ -167,6 +173,11 @@ def word_attribution(mono_path: Path, truth: Truth, res: Result, cache: Path | N
                 said[party][0] += turn.speaker == "agent"
                 said[party][1] += 1
     agent_found = (said["agent"][0] > said["agent"][1] / 2) and (said["customer"][0] < said["customer"][1] / 2)
+    # What the transcript lost or invented, whoever it went to: turns without a word, words away from every turn.
+    middles = [(w.start + w.end) / 2 for turn in analysis.turns for w in turn.words]
+    res.n_turns = len(truth)
+    res.unheard = [b - a for a, b, _ in truth if not any(a <= m <= b for m in middles)]
+    res.stray = sum(1 for m in middles if not any(a - STRAY_S <= m <= b + STRAY_S for a, b, _ in truth))
     res.words, res.n_words, res.agent_found = (right / n if n else 0.0), n, agent_found
     res.review = analysis.call.attribution_review
     res.sure_share, res.sure_right = (sure / n if n else 0.0), (sure_right / sure if sure else 1.0)
@@ -232,6 +243,10 @@ def _table(results: list[Result]) -> list[str]:
                      f"{len(judged)} calls; sent to review: {sum(1 for r in judged if r.review)}; words in sure "
                      f"turns: {n_sure / n:.2f} of all, {sure_right / max(n_sure, 1):.3f} of them right; analysis "
                      f"{np.mean([r.analyze_s or 0.0 for r in judged]):.1f} s a call on average")
+        unheard = [d for r in judged for d in r.unheard]
+        lines.append(f"labelled turns with no recognised word: {len(unheard)} of {sum(r.n_turns for r in judged)} "
+                     f"({sum(unheard):.1f} s); words more than {STRAY_S} s away from every labelled turn: "
+                     f"{sum(r.stray for r in judged)} of {n}")
     return lines
 
 
