@@ -61,6 +61,7 @@ NO_SPEECH_MIN = 0.6
 # without a word is speech passed over (or a sound the VAD took for speech): it is decoded once more on
 # its own, and Whisper's own no-speech test still drops it if it holds no speech.
 WORDLESS_RETRY_S = 1.0
+MIN_DECODE_SAMPLES = SAMPLE_RATE // 10  # less than a tenth of a second holds nothing a decoder could read
 
 
 @dataclass
@@ -143,7 +144,7 @@ def transcribe_chunks(model: WhisperModel, signals: dict[Speaker, np.ndarray], c
     are not batch-invariant, so a window's batch-mates can tip a homophone or a comma
     (tests/qa_engine/test_batched.py measures how much).
     """
-    windows = [w for w in plan_windows(signals, chunks) if w.audio.size >= SAMPLE_RATE // 10]
+    windows = [w for w in plan_windows(signals, chunks) if w.audio.size >= MIN_DECODE_SAMPLES]
     words: list[Word] = []
     for i in range(0, len(windows), batch_size):
         batch = windows[i:i + batch_size]
@@ -211,19 +212,19 @@ def wordless_pieces(w: Window, words: list[Word], min_s: float = WORDLESS_RETRY_
     offset = 0  # where the chunk's samples start in the packed audio
     for chunk, span in zip(w.chunks, w.spans, strict=True):
         start, end = span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE
+        sound = w.audio[offset:offset + span["end"] - span["start"]]
         said = sorted((x.start, x.end) for x in words if start <= (x.start + x.end) / 2 <= end)
         edges = [start] + [t for pair in said for t in pair] + [end]
         for a, b in zip(edges[::2], edges[1::2], strict=True):
             if b - a >= min_s:
                 # Cut at the quietest moment near each end: Whisper times a clip's first word from the clip's start
                 # when sound leads in (the tail of the word before), and that word would land in the stretch before.
-                sound = w.audio[offset:offset + span["end"] - span["start"]]
                 a = _quietest(sound, a - start, a - start + GAP_EDGE_S) + start
                 b = _quietest(sound, b - start - GAP_EDGE_S, b - start) + start
                 i, j = round((a - start) * SAMPLE_RATE), round((b - start) * SAMPLE_RATE)
-                if j - i < SAMPLE_RATE // 10:  # too short to decode (transcribe_chunks skips the same)
+                if j - i < MIN_DECODE_SAMPLES:
                     continue
-                out.append(Window([SpeechChunk(chunk.speaker, a, b)], w.audio[offset + i:offset + j],
+                out.append(Window([SpeechChunk(chunk.speaker, a, b)], sound[i:j],
                                   [{"start": span["start"] + i, "end": span["start"] + j}], call=w.call))
         offset += span["end"] - span["start"]
     return out
