@@ -17,7 +17,6 @@ from faster_whisper import WhisperModel
 
 from qa_engine import speakers
 from qa_engine.asr.batching import transcribe_chunks
-from qa_engine.asr.text import join_words
 from qa_engine.asr.transcribe import (
     AsrOptions,
     SpeechChunk,
@@ -326,13 +325,9 @@ def _assign_mono(words: list[Word], tracks: _Tracks, language: str, rubric: Rubr
     """
     segments = tracks.mono_segments or []
     separation = tracks.separation or speakers.Separation(segments, 1.0)
-    texts = speakers.segment_texts(segments, words, language)
-    group = speakers.stretches(segments)
-    stretch_texts = ["" for _ in range(group[-1] + 1 if group else 0)]
-    for g, t in zip(group, texts, strict=True):
-        stretch_texts[g] = join_words([stretch_texts[g], t], language) if stretch_texts[g] else t
+    texts = speakers.stretch_texts(segments, words, language)
     found = speakers.assign_roles(separation, texts, rubric.phrases_of("agent_role"),
-                                  rubric.phrases_of("customer_role"), speakers.role_logodds(stretch_texts, language),
+                                  rubric.phrases_of("customer_role"), speakers.role_logodds(texts, language),
                                   direction)
     labelled: list[Word] = []
     sureness: dict[int, float] = {}

@@ -170,12 +170,16 @@ def segment_at(segments: list[Segment], t: float) -> int:
                else min(abs(segments[i].start - t), abs(segments[i].end - t)))
 
 
-def segment_texts(segments: list[Segment], words: list[Word], language: str) -> list[str]:
-    texts: list[list[str]] = [[] for _ in segments]
+def stretch_texts(segments: list[Segment], words: list[Word], language: str) -> list[str]:
+    """What was said in each stretch of speech (stretches): its words, each placed at its middle, joined as the
+    transcript joins them. The one text of a stretch that the role head, the role phrases and the question handover
+    all read."""
+    group = stretches(segments)
+    said: list[list[str]] = [[] for _ in range(group[-1] + 1 if group else 0)]
     for w in words:
         if segments:
-            texts[segment_at(segments, (w.start + w.end) / 2)].append(w.text)
-    return [join_words(t, language) for t in texts]
+            said[group[segment_at(segments, (w.start + w.end) / 2)]].append(w.text)
+    return [join_words(t, language) for t in said]
 
 
 # The role head (benchmarks/speakers/train_role_head.py) is trained on this encoder's embeddings.
@@ -290,10 +294,11 @@ def agreement_floor(agreeing: float, n: int) -> float:
 def change_logodds(segments: list[Segment], texts: list[str] | None = None) -> np.ndarray:
     """Log-odds that the party changes between each segment and the one before (the first: 0).
 
-    `texts`, one per segment, adds what was said: after a stretch that ends in a question, the answer is likely the
-    other party's."""
+    `texts`, one per stretch of speech (stretch_texts), adds what was said: after a stretch that ends in a question,
+    the answer is likely the other party's."""
     out = np.zeros(len(segments))
-    asked = _ends_in_question(segments, texts) if texts is not None else [False] * len(segments)
+    group = stretches(segments)
+    asked = [texts is not None and texts[g].rstrip().endswith(QUESTION_MARKS) for g in group]
     for i in range(1, len(segments)):
         gap = segments[i].start - segments[i - 1].end
         if gap < 1e-6:
@@ -302,19 +307,6 @@ def change_logodds(segments: list[Segment], texts: list[str] | None = None) -> n
             silence = gap + 2 * VAD_PAD_S
             out[i] = PAUSE_MAX_LOGODDS * float(np.clip((silence - PAUSE_NEUTRAL_S) / PAUSE_SCALE_S, -1.0, 1.0))
             out[i] += QUESTION_HANDOVER_LOGODDS if asked[i - 1] else 0.0
-    return out
-
-
-def _ends_in_question(segments: list[Segment], texts: list[str]) -> list[bool]:
-    """For each segment, whether the stretch of speech it ends (its words up to the pause) ends in a question."""
-    group = stretches(segments)
-    said = ""
-    out = []
-    for i, text in enumerate(texts):
-        if i and group[i] != group[i - 1]:
-            said = ""
-        said = f"{said} {text}".strip() if text.strip() else said
-        out.append(said.endswith(QUESTION_MARKS))
     return out
 
 
@@ -441,17 +433,13 @@ def cluster_shape(separation: Separation) -> ClusterShape:
 
 def stretch_words(segments: list[Segment], texts: list[str], agent_cues: list[str], customer_cues: list[str],
                   meaning: np.ndarray | None, direction: Direction | None = None) -> tuple[list[int], np.ndarray]:
-    """Each segment's stretch, and what says each stretch is the agent's, as log-odds: its words (role head plus
-    role phrases) and, for the first stretch, who placed the call (opening_logodds)."""
+    """Each segment's stretch, and what says each stretch is the agent's, as log-odds: its words (`texts`, one per
+    stretch: role head plus role phrases) and, for the first stretch, who placed the call (opening_logodds)."""
     group = stretches(segments)
-    n_groups = group[-1] + 1
-    group_text = ["" for _ in range(n_groups)]
-    for g, t in zip(group, texts, strict=True):
-        group_text[g] = f"{group_text[g]} {t}".strip() if t else group_text[g]
-    words = np.zeros(n_groups) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
-    words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in group_text])
+    words = np.zeros(len(texts)) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
+    words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in texts])
     # The greeting is the first stretch with words: a click or a breath the VAD kept before it says nothing.
-    first_said = next((g for g, t in enumerate(group_text) if t), 0)
+    first_said = next((g for g, t in enumerate(texts) if t), 0)
     words[first_said] += opening_logodds(direction)
     return group, words
 
@@ -516,7 +504,8 @@ def follow_voices(separation: Separation, shape: ClusterShape, group: list[int],
 
 def assign_roles(separation: Separation, texts: list[str], agent_cues: list[str], customer_cues: list[str],
                  meaning: np.ndarray | None = None, direction: Direction | None = None) -> Attribution:
-    """Each segment's party, how sure it is, and how it was decided.
+    """Each segment's party, how sure it is, and how it was decided. `texts`: what each stretch of speech said
+    (stretch_texts); `meaning`: the role head's log-odds of each (role_logodds).
 
     Two well-formed voice clusters (ClusterShape.two_voices) are followed as they are, the words only naming
     which is the agent (follow_voices). Otherwise the voices may be one voice, or two alike:

@@ -205,8 +205,8 @@ def test_the_answer_after_a_question_is_taken_for_the_other_party():
     # the agent's question, a gap of 0.1 s (0.4 s of silence with the VAD's padding), an answer whose words say
     # nothing, the same short gap, the agent again (clear)
     segments = [Segment(0.0, 1.5, 0), Segment(1.5, 3.0, 0), Segment(3.1, 4.0, 0), Segment(4.1, 5.5, 0)]
-    asked = ["May I have", "your account number?", "Four one two.", "Thank you, I see it."]
-    told = ["Your order", "ships today.", "Four one two.", "Thank you, I see it."]
+    asked = ["May I have your account number?", "Four one two.", "Thank you, I see it."]  # one text a stretch
+    told = ["Your order ships today.", "Four one two.", "Thank you, I see it."]
     with_question, without = change_logodds(segments, asked), change_logodds(segments, told)
     assert with_question[2] - without[2] == pytest.approx(QUESTION_HANDOVER_LOGODDS)
     assert with_question[1] == without[1] < -2  # no pause: a question mark mid-stretch hands nothing over
@@ -214,7 +214,7 @@ def test_the_answer_after_a_question_is_taken_for_the_other_party():
     evidence = np.array([1.5, 1.5, 0.0, 3.0])
     assert decode_turns(evidence, with_question)[2] < 0.5  # the answer is the customer's
     assert decode_turns(evidence, without)[2] > 0.5
-    zh = change_logodds(segments, ["你好", "请问您贵姓？", "姓王。", "好的王先生。"])
+    zh = change_logodds(segments, ["你好请问您贵姓？", "姓王。", "好的王先生。"])
     assert zh[2] == pytest.approx(with_question[2])  # the full-width question mark too
 
 
@@ -291,6 +291,26 @@ def test_role_head_reads_recognised_lines_it_was_not_trained_on():
                 + speakers.role_logodds(customer_lines[2:], "zh").tolist())
     assert all(x > 0 for x in agent), agent
     assert all(x < 0 for x in customer), customer
+
+
+def test_a_stretch_cut_into_pieces_is_read_as_the_words_were_said():
+    """A stretch of speech is cut into 1.5-s pieces for the voiceprints, and a piece's edge can fall inside a phrase.
+    What the role head and the role phrases read is the stretch's words as the transcript writes them: English words
+    keep their spaces ("help with", not "helpwith"), and a Mandarin phrase cut between two pieces (为|您) is still
+    one phrase."""
+    from qa_engine.speakers import Segment, stretch_texts, stretch_words
+    from qa_engine.types import Word
+
+    def said(texts: list[str], t0: float = 0.0) -> list[Word]:
+        return [Word(t, t0 + 0.3 * k, t0 + 0.3 * k + 0.25, 0.9, "agent") for k, t in enumerate(texts)]
+
+    pieces = [Segment(0.0, 1.5, 0), Segment(1.5, 3.0, 0), Segment(4.0, 5.0, 0)]  # two touching, then a pause
+    en = said([" Hi,", " I", " need", " help", " with", " my", " bill."]) + said([" Okay."], 4.2)
+    assert stretch_texts(pieces, en, "en") == ["Hi, I need help with my bill.", "Okay."]
+    zh = said(["好", "的", "我", "来", "为"]) + said(["您", "查", "一", "下"], 1.5) + said(["谢谢"], 4.2)
+    assert stretch_texts(pieces, zh, "zh") == ["好的我来为您查一下", "谢谢"]
+    _, words = stretch_words(pieces, stretch_texts(pieces, zh, "zh"), ["为您"], [], None)
+    assert words.tolist() == [1.0, 0.0]  # the agent's 为您, across the cut between the two pieces
 
 
 TWO_VOICES = Path(__file__).parents[1] / "fixtures" / "two_voices"
@@ -429,7 +449,7 @@ def test_a_change_of_voice_inside_a_stretch_is_never_sure_on_the_decode_path():
     segments = [Segment(2.0 * k, 2.0 * k + 1.0, k % 2) for k in range(20)]
     segments += [Segment(40.0 + 1.5 * k, 41.5 + 1.5 * k, 0 if k < 2 else 1) for k in range(4)]
     meaning = np.array([3.0 if k % 2 == 0 else -3.0 for k in range(20)] + [12.0])
-    found = assign_roles(Separation(segments, 0.5), [""] * len(segments), [], [], meaning)
+    found = assign_roles(Separation(segments, 0.5), [""] * len(meaning), [], [], meaning)
     assert found.roles[20:] == ["agent"] * 4  # the words carry the stretch
     assert found.confidence[20] >= 0.8 and found.confidence[23] >= 0.8
     assert max(found.confidence[21], found.confidence[22]) < 0.8  # the pieces at the change of voice
