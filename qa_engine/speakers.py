@@ -436,6 +436,8 @@ def stretch_words(segments: list[Segment], texts: list[str], agent_cues: list[st
     """Each segment's stretch, and what says each stretch is the agent's, as log-odds: its words (`texts`, one per
     stretch: role head plus role phrases) and, for the first stretch, who placed the call (opening_logodds)."""
     group = stretches(segments)
+    if len(texts) != group[-1] + 1:
+        raise ValueError(f"{len(texts)} texts for {group[-1] + 1} stretches of speech: give one text a stretch")
     words = np.zeros(len(texts)) if meaning is None else np.asarray(meaning, dtype=np.float64).copy()
     words += CUE_LOGIT * np.array([role_cues(t, agent_cues, customer_cues) for t in texts])
     # The greeting is the first stretch with words: a click or a breath the VAD kept before it says nothing.

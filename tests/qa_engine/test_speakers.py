@@ -311,6 +311,8 @@ def test_a_stretch_cut_into_pieces_is_read_as_the_words_were_said():
     assert stretch_texts(pieces, zh, "zh") == ["好的我来为您查一下", "谢谢"]
     _, words = stretch_words(pieces, stretch_texts(pieces, zh, "zh"), ["为您"], [], None)
     assert words.tolist() == [1.0, 0.0]  # the agent's 为您, across the cut between the two pieces
+    with pytest.raises(ValueError, match="one text a stretch"):  # one text a piece is a caller's mistake
+        stretch_words(pieces, ["好的我来为", "您查一下", "谢谢"], ["为您"], [], None)
 
 
 TWO_VOICES = Path(__file__).parents[1] / "fixtures" / "two_voices"
