@@ -174,11 +174,12 @@ def stretch_texts(segments: list[Segment], words: list[Word], language: str) -> 
     """What was said in each stretch of speech (stretches): its words, each placed at its middle, joined as the
     transcript joins them. The one text of a stretch that the role head, the role phrases and the question handover
     all read."""
+    if not segments:
+        return []
     group = stretches(segments)
-    said: list[list[str]] = [[] for _ in range(group[-1] + 1 if group else 0)]
+    said: list[list[str]] = [[] for _ in range(group[-1] + 1)]
     for w in words:
-        if segments:
-            said[group[segment_at(segments, (w.start + w.end) / 2)]].append(w.text)
+        said[group[segment_at(segments, (w.start + w.end) / 2)]].append(w.text)
     return [join_words(t, language) for t in said]
 
 
